@@ -1,0 +1,59 @@
+package macula
+
+import (
+	"errors"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+	"github.com/org/macula/topic"
+	"github.com/org/macula/transport"
+)
+
+// Sentinel errors. Every error Macula returns wraps one of these (with %w),
+// whether it arose locally or was reported by a peer, so callers test them
+// with errors.Is.
+var (
+	// ErrClosed is returned by every method of a closed Node. It also
+	// matches net.ErrClosed.
+	ErrClosed = transport.ErrClosed
+	// ErrInvalidOption wraps every invalid option given to New.
+	ErrInvalidOption = errors.New("macula: invalid option")
+	// ErrRealmMismatch means a peer belongs to another realm.
+	ErrRealmMismatch = security.ErrRealmMismatch
+	// ErrIdentityMismatch means a peer's certificate names a node ID that is
+	// not the hash of its key, or its Hello names another node.
+	ErrIdentityMismatch = security.ErrIdentityMismatch
+	// ErrUntrustedCertificate means a peer's certificate does not chain to
+	// the realm CA.
+	ErrUntrustedCertificate = security.ErrUntrustedCertificate
+	// ErrCertificateExpired means a certificate is outside its validity period.
+	ErrCertificateExpired = security.ErrCertificateExpired
+	// ErrInvalidCertificate means a certificate is not a valid Macula node
+	// certificate (no Ed25519 key, no macula:// URI SAN, unparsable).
+	ErrInvalidCertificate = security.ErrInvalidCertificate
+	// ErrUnexpectedPeer means the node reached is not the one that was asked
+	// for (a macula:// URI names the node ID to expect).
+	ErrUnexpectedPeer = security.ErrUnexpectedPeer
+	// ErrPeerRefused means the remote node refused our certificate during the
+	// TLS handshake; the remote node logs why.
+	ErrPeerRefused = transport.ErrPeerRefused
+	// ErrNotConnected means there is no connection to the requested peer.
+	ErrNotConnected = transport.ErrNotConnected
+	// ErrSelfConnection means an address given to Join or WithBootstrap is
+	// this node's own.
+	ErrSelfConnection = transport.ErrSelfConnection
+	// ErrMessageTooLarge means a frame is over the maximum frame size.
+	ErrMessageTooLarge = protocol.ErrFrameTooLarge
+	// ErrMalformedFrame means a peer sent bytes that are not a valid frame.
+	ErrMalformedFrame = protocol.ErrMalformedFrame
+	// ErrVersionMismatch means a peer speaks an incompatible protocol version.
+	ErrVersionMismatch = protocol.ErrVersionMismatch
+	// ErrInvalidTopic means a topic or pattern is not valid.
+	ErrInvalidTopic = topic.ErrInvalidTopic
+	// ErrInvalidRealm means a realm name is not a valid reverse-DNS name.
+	ErrInvalidRealm = security.ErrInvalidRealm
+	// ErrInvalidNodeID means a string is not a 64-digit hex node ID.
+	ErrInvalidNodeID = security.ErrInvalidNodeID
+	// ErrInvalidURI means a string is not a valid macula:// URI.
+	ErrInvalidURI = security.ErrInvalidURI
+)

@@ -1,0 +1,94 @@
+// Command quickstart starts three Macula nodes in one process on 127.0.0.1,
+// joins them into one mesh, and prints each node's peers with their
+// round-trip times. It needs no configuration and no server:
+//
+//	go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/org/macula"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Three nodes, each on its own free UDP port of 127.0.0.1.
+	nodes := make([]*macula.Node, 3)
+	for i := range nodes {
+		n, err := macula.New(macula.WithListenAddr("127.0.0.1:0"))
+		if err != nil {
+			return fmt.Errorf("start node %d: %w", i, err)
+		}
+		defer n.Close()
+		nodes[i] = n
+		fmt.Printf("node %d  %s  listening on %s\n", i, n.ID().Short(), n.Addr())
+	}
+
+	// Node 1 joins node 0; node 2 joins both, naming node 0 by its URI.
+	if err := nodes[1].Join(ctx, nodes[0].Addr().String()); err != nil {
+		return fmt.Errorf("node 1 join: %w", err)
+	}
+	if err := nodes[2].Join(ctx, nodes[0].URI()); err != nil {
+		return fmt.Errorf("node 2 join: %w", err)
+	}
+	if err := nodes[2].Join(ctx, nodes[1].Addr().String()); err != nil {
+		return fmt.Errorf("node 2 join: %w", err)
+	}
+	if err := waitConnected(ctx, nodes); err != nil {
+		return err
+	}
+
+	fmt.Println()
+	for i, n := range nodes {
+		peers := n.Peers()
+		sort.Slice(peers, func(a, b int) bool { return peers[a].ID.Compare(peers[b].ID) < 0 })
+		fmt.Printf("node %d (%s) has %d peers:\n", i, n.ID().Short(), len(peers))
+		for _, p := range peers {
+			rtt, err := n.Ping(ctx, p.ID)
+			if err != nil {
+				return fmt.Errorf("node %d ping %s: %w", i, p.ID.Short(), err)
+			}
+			dir := "inbound "
+			if p.Outbound {
+				dir = "outbound"
+			}
+			fmt.Printf("  %s  %s  %-15s  ping rtt %v\n", p.ID.Short(), dir, p.RemoteAddr, rtt.Round(time.Microsecond))
+		}
+	}
+	fmt.Println("\nmesh of 3 nodes connected")
+	return nil
+}
+
+// waitConnected waits until every node sees the two others.
+func waitConnected(ctx context.Context, nodes []*macula.Node) error {
+	for {
+		done := true
+		for _, n := range nodes {
+			if len(n.Peers()) != len(nodes)-1 {
+				done = false
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mesh did not connect: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package macula
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
+)
+
+// NodeID identifies a node: the SHA-256 hash of its Ed25519 public key.
+type NodeID = security.NodeID
+
+// PeerInfo describes a connected peer: its ID, addresses, capabilities and
+// the connection's round-trip time.
+type PeerInfo = transport.PeerInfo
+
+// ParseNodeID parses the 64-digit hex form of a node ID.
+func ParseNodeID(s string) (NodeID, error) { return security.ParseNodeID(s) }
+
+// Node is one member of a Macula mesh. Create it with New and stop it with
+// Close. All methods are safe for concurrent use.
+type Node struct {
+	cfg      *config
+	identity *security.Identity
+	tr       *transport.Transport
+	log      *zap.Logger
+
+	ctx    context.Context // ends when Close starts
+	cancel context.CancelFunc
+
+	lifeMu    sync.Mutex
+	closing   bool
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New creates a node, binds its socket, starts serving, and starts joining the
+// bootstrap addresses in the background. The options and their defaults:
+//
+//   - WithRealm: the realm, default "org.example.mesh".
+//   - WithListenAddr: UDP address to bind, default "0.0.0.0:4433".
+//   - WithBootstrap: addresses to join in the background, default none.
+//   - WithIdentity / WithIdentityFile: the node's key pair, default a new one.
+//   - WithRealmCA: CA pool peers must chain to, default none (dev mode).
+//   - WithCertificate: the certificate to present, default self-signed.
+//   - WithLogger: zap logger, default no-op.
+//   - WithTransport: a net.PacketConn to use instead of a UDP socket.
+//   - WithIdleTimeout (30 s), WithKeepAlive (idle/3),
+//     WithHandshakeTimeout (10 s), WithMaxFrameSize (4 MiB),
+//     WithAdvertiseAddrs (the bound address).
+//
+// Invalid options fail with an error wrapping ErrInvalidOption.
+func New(opts ...Option) (*Node, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	id, err := cfg.loadIdentity()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.logger.With(zap.String("node", id.ID().Short()), zap.String("realm", cfg.realm))
+	conn := cfg.packetConn
+	if conn == nil {
+		conn, err = net.ListenPacket("udp", cfg.listenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("macula: bind %s: %w", cfg.listenAddr, err)
+		}
+	}
+	keepAlive := cfg.keepAlive
+	if keepAlive == 0 {
+		keepAlive = cfg.idleTimeout / 3
+	}
+	tr, err := transport.New(transport.Config{
+		Identity:         id,
+		Realm:            cfg.realm,
+		Conn:             conn,
+		Certificate:      cfg.certificate,
+		RealmCA:          cfg.realmCA,
+		AdvertiseAddrs:   cfg.advertiseAddrs,
+		IdleTimeout:      cfg.idleTimeout,
+		KeepAlivePeriod:  keepAlive,
+		HandshakeTimeout: cfg.handshakeTimeout,
+		MaxFrameSize:     cfg.maxFrameSize,
+		Logger:           log,
+	})
+	if err != nil {
+		_ = conn.Close()
+		if errors.Is(err, transport.ErrInvalidConfig) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+		return nil, err
+	}
+	n := &Node{cfg: cfg, identity: id, tr: tr, log: log}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if cfg.realmCA == nil {
+		log.Warn("dev mode: no realm CA configured, any node with a self-signed certificate may join the realm")
+	}
+	log.Info("node started", zap.Stringer("id", id.ID()), zap.Stringer("addr", tr.Addr()))
+	for _, addr := range cfg.bootstrap {
+		n.goFunc(func() { n.bootstrap(addr) })
+	}
+	return n, nil
+}
+
+// loadIdentity picks the identity: given, from a file, from the
+// certificate's key, or new.
+func (c *config) loadIdentity() (*security.Identity, error) {
+	var id *security.Identity
+	switch {
+	case c.identity != nil:
+		id = c.identity
+	case c.identityFile != "":
+		loaded, created, err := security.LoadOrCreateIdentity(c.identityFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: identity file: %w", ErrInvalidOption, err)
+		}
+		if created {
+			c.logger.Info("created new identity", zap.String("file", c.identityFile), zap.Stringer("id", loaded.ID()))
+		}
+		id = loaded
+	case c.certificate != nil:
+		fromCert, err := identityFromCertificate(c.certificate)
+		if err != nil {
+			return nil, err
+		}
+		id = fromCert
+	default:
+		generated, err := security.GenerateIdentity()
+		if err != nil {
+			return nil, fmt.Errorf("macula: generate identity: %w", err)
+		}
+		id = generated
+	}
+	return id, nil
+}
+
+// ID is the node's ID.
+func (n *Node) ID() NodeID { return n.identity.ID() }
+
+// Realm is the node's realm.
+func (n *Node) Realm() string { return n.cfg.realm }
+
+// Addr is the node's bound UDP address.
+func (n *Node) Addr() net.Addr { return n.tr.Addr() }
+
+// URI is the node's macula://<realm>/<node-id>@host:port address, which
+// others can give to Join to reach exactly this node.
+func (n *Node) URI() string {
+	return security.URI{Realm: n.cfg.realm, NodeID: n.ID(), Addr: n.Addr().String()}.String()
+}
+
+// Peers returns the peers the node is connected to.
+func (n *Node) Peers() []PeerInfo { return n.tr.Peers() }
+
+// Ping measures the round-trip time to a connected peer.
+func (n *Node) Ping(ctx context.Context, id NodeID) (time.Duration, error) {
+	if n.isClosing() {
+		return 0, ErrClosed
+	}
+	return n.tr.Ping(ctx, id)
+}
+
+// Join connects to the nodes at addrs ("host:port" or macula:// URIs) at
+// once, and returns nil as soon as one connection is up; the other dials go
+// on in the background (each bounded by the handshake timeout). If none
+// succeeds it returns an error joining each address's error. ctx bounds the
+// wait.
+func (n *Node) Join(ctx context.Context, addrs ...string) error {
+	if len(addrs) == 0 {
+		return fmt.Errorf("macula: join: no addresses")
+	}
+	results := make(chan error, len(addrs))
+	for _, addr := range addrs {
+		if !n.goFunc(func() { results <- n.dial(n.ctx, addr) }) {
+			return ErrClosed
+		}
+	}
+	errs := make([]error, 0, len(addrs))
+	for range addrs {
+		select {
+		case err := <-results:
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return fmt.Errorf("macula: join: %w", ctx.Err())
+		}
+	}
+	return fmt.Errorf("macula: join: %w", errors.Join(errs...))
+}
+
+// dial connects to one address.
+func (n *Node) dial(ctx context.Context, addr string) error {
+	tg, err := parseTarget(addr)
+	if err != nil {
+		return err
+	}
+	if tg.realm != "" && tg.realm != n.cfg.realm {
+		return fmt.Errorf("%w: %s is in realm %q, we are in %q", ErrRealmMismatch, addr, tg.realm, n.cfg.realm)
+	}
+	udp, err := tg.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = n.tr.Dial(ctx, udp, tg.expected)
+	return err
+}
+
+// bootstrap dials addr until it is reached once, backing off exponentially
+// with jitter between attempts, until the node closes.
+func (n *Node) bootstrap(addr string) {
+	const maxBackoff = 30 * time.Second
+	backoff := 100 * time.Millisecond
+	for {
+		err := n.dial(n.ctx, addr)
+		if err == nil || n.ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrSelfConnection) {
+			return
+		}
+		n.log.Debug("bootstrap dial failed", zap.String("addr", addr), zap.Error(err), zap.Duration("retry_in", backoff))
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-time.After(wait):
+		case <-n.ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// goFunc runs f on a goroutine owned by the node unless it is closing.
+func (n *Node) goFunc(f func()) bool {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if n.closing {
+		return false
+	}
+	n.wg.Go(f)
+	return true
+}
+
+func (n *Node) isClosing() bool {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	return n.closing
+}
+
+// Close disconnects from every peer, closes the socket and waits until
+// every goroutine of the node has stopped. It is idempotent; calls after the
+// first return nil at once.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		n.lifeMu.Lock()
+		n.closing = true
+		n.lifeMu.Unlock()
+		n.cancel()
+		err = n.tr.Close()
+		n.wg.Wait()
+		n.log.Info("node closed")
+	})
+	return err
+}

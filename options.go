@@ -1,0 +1,278 @@
+package macula
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
+)
+
+// Defaults of the options of New.
+const (
+	// DefaultRealm is the realm of a node started without WithRealm.
+	DefaultRealm = security.DefaultRealm
+	// DefaultListenAddr is the UDP address a node binds without WithListenAddr.
+	DefaultListenAddr = "0.0.0.0:4433"
+	// DefaultIdleTimeout closes a connection after this long without packets.
+	DefaultIdleTimeout = transport.DefaultIdleTimeout
+	// DefaultHandshakeTimeout bounds one dial: QUIC, TLS and the Hello.
+	DefaultHandshakeTimeout = transport.DefaultHandshakeTimeout
+	// DefaultMaxFrameSize is the largest frame sent or accepted (4 MiB).
+	DefaultMaxFrameSize = protocol.DefaultMaxFrameSize
+)
+
+// An Option configures a Node; pass options to New. An option given an
+// invalid value makes New fail with an error wrapping ErrInvalidOption.
+type Option func(*config) error
+
+// config is everything the options set. Every field's default is set in
+// defaultConfig, and checked as a whole in validate.
+type config struct {
+	realm            string
+	listenAddr       string
+	bootstrap        []string
+	identity         *security.Identity
+	identityFile     string
+	realmCA          *x509.CertPool
+	certificate      *tls.Certificate
+	logger           *zap.Logger
+	packetConn       net.PacketConn
+	idleTimeout      time.Duration
+	keepAlive        time.Duration
+	handshakeTimeout time.Duration
+	maxFrameSize     int
+	advertiseAddrs   []string
+}
+
+func defaultConfig() *config {
+	return &config{
+		realm:            DefaultRealm,
+		listenAddr:       DefaultListenAddr,
+		bootstrap:        nil, // no bootstrap: the node waits to be joined
+		identity:         nil, // generated, unless a file or certificate gives one
+		identityFile:     "",  // identity kept in memory only
+		realmCA:          nil, // dev mode: self-signed certificates accepted
+		certificate:      nil, // self-signed for the identity and realm
+		logger:           zap.NewNop(),
+		packetConn:       nil, // a UDP socket bound at listenAddr
+		idleTimeout:      DefaultIdleTimeout,
+		keepAlive:        0, // a third of the idle timeout
+		handshakeTimeout: DefaultHandshakeTimeout,
+		maxFrameSize:     DefaultMaxFrameSize,
+		advertiseAddrs:   nil, // the bound address
+	}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidOption, fmt.Sprintf(format, args...))
+}
+
+// validate checks the options together, after all were applied.
+func (c *config) validate() error {
+	if err := security.ValidateRealm(c.realm); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	if c.identity != nil && c.identityFile != "" {
+		return invalid("WithIdentity and WithIdentityFile are mutually exclusive")
+	}
+	if c.packetConn == nil {
+		if _, err := net.ResolveUDPAddr("udp", c.listenAddr); err != nil {
+			return invalid("listen address %q: %v", c.listenAddr, err)
+		}
+	}
+	for _, a := range c.bootstrap {
+		if err := checkTarget(a); err != nil {
+			return fmt.Errorf("%w: bootstrap address: %w", ErrInvalidOption, err)
+		}
+	}
+	if c.keepAlive != 0 && c.keepAlive >= c.idleTimeout {
+		return invalid("keep-alive %v must be shorter than the idle timeout %v", c.keepAlive, c.idleTimeout)
+	}
+	return nil
+}
+
+// WithRealm sets the node's realm, a reverse-DNS name such as
+// "org.example.mesh" (the default). Nodes of other realms are refused.
+func WithRealm(realm string) Option {
+	return func(c *config) error {
+		if err := security.ValidateRealm(realm); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+		c.realm = realm
+		return nil
+	}
+}
+
+// WithListenAddr sets the UDP address to bind, "host:port" (default
+// "0.0.0.0:4433"; port 0 picks a free port). The same socket is used to dial.
+func WithListenAddr(addr string) Option {
+	return func(c *config) error {
+		if _, err := net.ResolveUDPAddr("udp", addr); err != nil {
+			return invalid("listen address %q: %v", addr, err)
+		}
+		c.listenAddr = addr
+		return nil
+	}
+}
+
+// WithBootstrap adds addresses the node joins in the background after it
+// starts, retrying with backoff until each is reached once. An address is
+// "host:port" or a macula://<realm>/<node-id>@host:port URI, which also
+// names the node to expect there. Default: none.
+func WithBootstrap(addrs ...string) Option {
+	return func(c *config) error {
+		for _, a := range addrs {
+			if err := checkTarget(a); err != nil {
+				return fmt.Errorf("%w: bootstrap address: %w", ErrInvalidOption, err)
+			}
+		}
+		c.bootstrap = append(c.bootstrap, addrs...)
+		return nil
+	}
+}
+
+// WithIdentity sets the node's identity. Default: a new identity, unless
+// WithIdentityFile or WithCertificate provides one.
+func WithIdentity(id *security.Identity) Option {
+	return func(c *config) error {
+		if id == nil {
+			return invalid("nil identity")
+		}
+		c.identity = id
+		return nil
+	}
+}
+
+// WithIdentityFile loads the node's identity from a PEM file, creating the
+// file (mode 0600) with a new identity if it does not exist, so the node
+// keeps its ID across restarts. Default: none (identity in memory only).
+func WithIdentityFile(path string) Option {
+	return func(c *config) error {
+		if path == "" {
+			return invalid("empty identity file path")
+		}
+		c.identityFile = path
+		return nil
+	}
+}
+
+// WithRealmCA requires every peer's certificate to chain to pool, and turns
+// dev mode off. The node's own certificate (WithCertificate) must chain to it
+// too. Default: nil, dev mode, where self-signed certificates are accepted.
+func WithRealmCA(pool *x509.CertPool) Option {
+	return func(c *config) error {
+		if pool == nil {
+			return invalid("nil realm CA pool")
+		}
+		c.realmCA = pool
+		return nil
+	}
+}
+
+// WithCertificate sets the certificate the node presents, e.g. one issued by
+// the realm CA. Its key is the node's identity key. Default: a self-signed
+// certificate for the identity and realm.
+func WithCertificate(cert tls.Certificate) Option {
+	return func(c *config) error {
+		if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
+			return invalid("certificate needs DER data and a private key")
+		}
+		c.certificate = &cert
+		return nil
+	}
+}
+
+// WithLogger sets the zap logger the node and all its parts log to.
+// Default: a no-op logger.
+func WithLogger(l *zap.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return invalid("nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithTransport runs the node's QUIC transport on conn instead of binding a
+// UDP socket at the listen address, e.g. an endpoint of quic-go's in-memory
+// simnet. The node takes ownership of conn and closes it on Close.
+// Default: nil, a UDP socket.
+func WithTransport(conn net.PacketConn) Option {
+	return func(c *config) error {
+		if conn == nil {
+			return invalid("nil packet conn")
+		}
+		c.packetConn = conn
+		return nil
+	}
+}
+
+// WithIdleTimeout closes a connection after d without any packet from the
+// peer. Keep-alives are sent at a third of d. Default: 30 s.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("idle timeout must be positive, got %v", d)
+		}
+		c.idleTimeout = d
+		return nil
+	}
+}
+
+// WithKeepAlive sets how often an idle connection sends a keep-alive; it must
+// be shorter than the idle timeout. Default: a third of the idle timeout.
+func WithKeepAlive(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("keep-alive period must be positive, got %v", d)
+		}
+		c.keepAlive = d
+		return nil
+	}
+}
+
+// WithHandshakeTimeout bounds each dial (QUIC, TLS and the Hello exchange).
+// Default: 10 s.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("handshake timeout must be positive, got %v", d)
+		}
+		c.handshakeTimeout = d
+		return nil
+	}
+}
+
+// WithMaxFrameSize sets the largest frame the node sends or accepts, in
+// bytes. Larger messages fail with ErrMessageTooLarge. Default: 4 MiB.
+func WithMaxFrameSize(n int) Option {
+	return func(c *config) error {
+		if n < 1024 {
+			return invalid("max frame size must be at least 1024 bytes, got %d", n)
+		}
+		c.maxFrameSize = n
+		return nil
+	}
+}
+
+// WithAdvertiseAddrs sets the addresses peers are told to dial this node at.
+// Default: the bound address.
+func WithAdvertiseAddrs(addrs ...string) Option {
+	return func(c *config) error {
+		for _, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return invalid("advertise address %q: %v", a, err)
+			}
+		}
+		c.advertiseAddrs = append(c.advertiseAddrs, addrs...)
+		return nil
+	}
+}

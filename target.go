@@ -1,0 +1,67 @@
+package macula
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/org/macula/security"
+)
+
+// target is a parsed Join or bootstrap address.
+type target struct {
+	hostPort string
+	expected NodeID // zero when the address names no node
+	realm    string // empty when the address names no realm
+}
+
+// parseTarget parses "host:port" or "macula://<realm>/<node-id>@host:port".
+func parseTarget(s string) (target, error) {
+	if strings.HasPrefix(s, security.URIScheme+"://") {
+		u, err := security.ParseURI(s)
+		if err != nil {
+			return target{}, err
+		}
+		if u.Addr == "" {
+			return target{}, fmt.Errorf("%w: %q has no @host:port to dial", ErrInvalidURI, s)
+		}
+		return target{hostPort: u.Addr, expected: u.NodeID, realm: u.Realm}, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return target{}, fmt.Errorf("address %q: %w", s, err)
+	}
+	if host == "" {
+		return target{}, fmt.Errorf("address %q: missing host", s)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return target{}, fmt.Errorf("address %q: invalid port", s)
+	}
+	return target{hostPort: s}, nil
+}
+
+func checkTarget(s string) error {
+	_, err := parseTarget(s)
+	return err
+}
+
+// resolve turns the target's host:port into a UDP address; host names are
+// looked up with ctx.
+func (tg target) resolve(ctx context.Context) (*net.UDPAddr, error) {
+	host, port, _ := net.SplitHostPort(tg.hostPort)
+	p, _ := strconv.ParseUint(port, 10, 16)
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p))), nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %q: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("resolve %q: no addresses", host)
+	}
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ips[0].Unmap(), uint16(p))), nil
+}

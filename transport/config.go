@@ -1,0 +1,144 @@
+package transport
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+)
+
+// Defaults for the zero values of [Config].
+const (
+	DefaultIdleTimeout        = 30 * time.Second
+	DefaultKeepAlivePeriod    = 10 * time.Second
+	DefaultHandshakeTimeout   = 10 * time.Second
+	DefaultMaxIncomingStreams = 1000
+)
+
+// Config configures a [Transport]. Identity, Realm and Conn are required;
+// every other field has a default, stated on the field.
+type Config struct {
+	// Identity is the node's key pair; its NodeID is what peers see.
+	Identity *security.Identity
+	// Realm is the node's realm. Peers of other realms are refused.
+	Realm string
+	// Conn is the one socket used to listen and dial. The Transport owns it
+	// and closes it on Close.
+	Conn net.PacketConn
+	// Certificate is presented to peers. Nil means a self-signed certificate
+	// for Identity and Realm (dev mode).
+	Certificate *tls.Certificate
+	// RealmCA, when set, is the pool a peer's certificate must chain to.
+	// Nil means dev mode: self-signed peer certificates are accepted.
+	RealmCA *x509.CertPool
+	// AdvertiseAddrs are the addresses sent to peers in the Hello. Nil means
+	// the socket's local address.
+	AdvertiseAddrs []string
+	// Capabilities are feature names sent in the Hello.
+	Capabilities []string
+	// IdleTimeout closes a connection after this long without any packet.
+	// Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// KeepAlivePeriod is how often an idle connection sends a keep-alive.
+	// Zero means DefaultKeepAlivePeriod, capped at half the IdleTimeout.
+	KeepAlivePeriod time.Duration
+	// HandshakeTimeout bounds the QUIC/TLS handshake and the Hello exchange.
+	// Zero means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxFrameSize is the largest frame accepted or sent on any stream.
+	// Zero means protocol.DefaultMaxFrameSize.
+	MaxFrameSize int
+	// MaxIncomingStreams limits the concurrent streams a peer may open.
+	// Zero means DefaultMaxIncomingStreams.
+	MaxIncomingStreams int64
+	// Logger receives the transport's logs. Nil means no logging.
+	Logger *zap.Logger
+	// OnHandshakeFailure, if set, is called for every refused or failed
+	// handshake, inbound or outbound, with the remote address and the reason
+	// (errors.Is-able against the security and protocol sentinels). It is
+	// called from quic-go's or the transport's goroutines and must not block.
+	OnHandshakeFailure func(remote net.Addr, err error)
+	// OnPeerChange, if set, is called when a peer becomes connected or loses
+	// its connection. Calls are made from the goroutine that changed the peer
+	// table, after the change; it must not block or call back into the
+	// Transport synchronously.
+	OnPeerChange func(ev PeerEvent)
+}
+
+// withDefaults returns a copy of c with defaults filled in, or an error
+// wrapping ErrInvalidConfig.
+func (c Config) withDefaults() (Config, error) {
+	if c.Identity == nil {
+		return c, fmt.Errorf("%w: identity is required", ErrInvalidConfig)
+	}
+	if err := security.ValidateRealm(c.Realm); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if c.Conn == nil {
+		return c, fmt.Errorf("%w: a packet conn is required", ErrInvalidConfig)
+	}
+	if c.IdleTimeout < 0 || c.KeepAlivePeriod < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.MaxIncomingStreams < 0 {
+		return c, fmt.Errorf("%w: durations and limits must not be negative", ErrInvalidConfig)
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.KeepAlivePeriod == 0 {
+		c.KeepAlivePeriod = min(DefaultKeepAlivePeriod, c.IdleTimeout/2)
+	}
+	if c.KeepAlivePeriod >= c.IdleTimeout {
+		return c, fmt.Errorf("%w: keep-alive period %v must be shorter than the idle timeout %v", ErrInvalidConfig, c.KeepAlivePeriod, c.IdleTimeout)
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = protocol.DefaultMaxFrameSize
+	}
+	if c.MaxIncomingStreams == 0 {
+		c.MaxIncomingStreams = DefaultMaxIncomingStreams
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Certificate == nil {
+		cert, err := security.SelfSignedCertificate(c.Identity, c.Realm, 0)
+		if err != nil {
+			return c, fmt.Errorf("%w: self-signed certificate: %w", ErrInvalidConfig, err)
+		}
+		c.Certificate = &cert
+	}
+	if err := checkOwnCertificate(c); err != nil {
+		return c, err
+	}
+	if c.AdvertiseAddrs == nil {
+		c.AdvertiseAddrs = []string{c.Conn.LocalAddr().String()}
+	}
+	return c, nil
+}
+
+// checkOwnCertificate refuses a certificate that peers would refuse: one for
+// another key, another realm, or (with a realm CA) not chaining to the CA.
+func checkOwnCertificate(c Config) error {
+	if len(c.Certificate.Certificate) == 0 {
+		return fmt.Errorf("%w: certificate has no DER data", ErrInvalidConfig)
+	}
+	id, _, err := security.VerifyPeer(c.Certificate.Certificate, security.VerifyOptions{
+		Realm:      c.Realm,
+		RealmCA:    c.RealmCA,
+		ExpectedID: c.Identity.ID(),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: own certificate: %w", ErrInvalidConfig, err)
+	}
+	if id != c.Identity.ID() {
+		return fmt.Errorf("%w: certificate is for node %s, identity is %s", ErrInvalidConfig, id.Short(), c.Identity.ID().Short())
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+)
+
+var (
+	// ErrClosed is returned by every method of a closed Transport. It matches
+	// net.ErrClosed too.
+	ErrClosed = fmt.Errorf("macula: transport closed: %w", net.ErrClosed)
+	// ErrNotConnected means there is no connection to the requested peer.
+	ErrNotConnected = errors.New("macula: peer not connected")
+	// ErrPeerRefused means the remote node aborted the TLS handshake, usually
+	// because it did not accept our certificate (wrong realm, not signed by its
+	// realm CA, expired). The remote side logs the precise reason.
+	ErrPeerRefused = errors.New("macula: peer refused the handshake")
+	// ErrHandshakeFailed means the connection was established but the Hello
+	// exchange on the control stream failed.
+	ErrHandshakeFailed = errors.New("macula: hello exchange failed")
+	// ErrDuplicateConnection is the reason a connection is closed when another
+	// connection to the same peer won.
+	ErrDuplicateConnection = errors.New("macula: duplicate connection")
+	// ErrUnknownStreamType means the remote side opened a stream of a type no
+	// handler is registered for (or we opened one it does not handle).
+	ErrUnknownStreamType = errors.New("macula: unknown stream type")
+	// ErrSelfConnection means a dial reached this node itself, e.g. because
+	// its own address is in its bootstrap list.
+	ErrSelfConnection = errors.New("macula: connection to self")
+	// ErrInvalidConfig wraps every validation error of [Config].
+	ErrInvalidConfig = errors.New("macula: invalid transport config")
+)
+
+// codeOf is the protocol code sent to the peer when we refuse it for err.
+func codeOf(err error) protocol.ErrorCode {
+	switch {
+	case errors.Is(err, security.ErrRealmMismatch):
+		return protocol.CodeRealmMismatch
+	case errors.Is(err, security.ErrIdentityMismatch), errors.Is(err, security.ErrUnexpectedPeer):
+		return protocol.CodeIdentityMismatch
+	case errors.Is(err, security.ErrUntrustedCertificate), errors.Is(err, security.ErrCertificateExpired),
+		errors.Is(err, security.ErrInvalidCertificate), errors.Is(err, security.ErrNoCertificate):
+		return protocol.CodeUntrustedCertificate
+	case errors.Is(err, ErrHandshakeFailed):
+		return protocol.CodeProtocol
+	}
+	return protocol.CodeOf(err)
+}
+
+// sentinelFor maps a code received from a peer back to our sentinel, so a
+// refusal that crossed the network is errors.Is-able like a local one.
+func sentinelFor(code protocol.ErrorCode) error {
+	switch code {
+	case protocol.CodeRealmMismatch:
+		return security.ErrRealmMismatch
+	case protocol.CodeIdentityMismatch:
+		return security.ErrIdentityMismatch
+	case protocol.CodeUntrustedCertificate:
+		return security.ErrUntrustedCertificate
+	case protocol.CodeVersionMismatch:
+		return protocol.ErrVersionMismatch
+	case protocol.CodeFrameTooLarge:
+		return protocol.ErrFrameTooLarge
+	case protocol.CodeProtocol:
+		return protocol.ErrMalformedFrame
+	case protocol.CodeUnknownStreamType:
+		return ErrUnknownStreamType
+	case protocol.CodeDuplicateConnection:
+		return ErrDuplicateConnection
+	case protocol.CodeShutdown:
+		return ErrNotConnected
+	}
+	return nil
+}

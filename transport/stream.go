@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"errors"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+)
+
+// Stream is a bidirectional QUIC stream carrying length-delimited Envelope
+// frames, after its stream-type byte. It is not safe for concurrent writes
+// or concurrent reads; one reader and one writer may run at once.
+type Stream struct {
+	raw      *quic.Stream
+	reader   *protocol.FrameReader
+	maxFrame int
+	peer     security.NodeID
+	typ      protocol.StreamType
+}
+
+func newStream(raw *quic.Stream, peer security.NodeID, typ protocol.StreamType, maxFrame int) *Stream {
+	return &Stream{raw: raw, reader: protocol.NewFrameReader(raw, maxFrame), maxFrame: maxFrame, peer: peer, typ: typ}
+}
+
+// Peer is the node at the other end of the stream.
+func (s *Stream) Peer() security.NodeID { return s.peer }
+
+// Type is the stream's type.
+func (s *Stream) Type() protocol.StreamType { return s.typ }
+
+// ReadFrame reads the next frame into env. A frame that is malformed, too
+// large or of an unknown message type aborts the whole stream with the
+// matching protocol error code, and the error is returned (errors.Is-able
+// against protocol.ErrMalformedFrame, ErrFrameTooLarge, ErrUnknownMessage).
+// io.EOF means the peer closed its side cleanly between frames.
+func (s *Stream) ReadFrame(env *protocol.Envelope) error {
+	err := s.reader.ReadFrame(env)
+	if err != nil && isFrameError(err) {
+		s.Abort(protocol.CodeOf(err))
+	}
+	return err
+}
+
+// WriteFrame writes one frame. A frame over the maximum frame size returns an
+// error wrapping protocol.ErrFrameTooLarge and writes nothing.
+func (s *Stream) WriteFrame(env *protocol.Envelope) error {
+	return protocol.WriteFrame(s.raw, env, s.maxFrame)
+}
+
+// Write writes raw bytes. It is meant for tests and for protocols that frame
+// their own data.
+func (s *Stream) Write(p []byte) (int, error) { return s.raw.Write(p) }
+
+// Read reads raw bytes that were not consumed by ReadFrame's buffering. Use
+// either Read or ReadFrame on one stream, not both.
+func (s *Stream) Read(p []byte) (int, error) { return s.raw.Read(p) }
+
+// CloseWrite closes the sending side cleanly: the peer reads io.EOF after the
+// last frame. The receiving side stays open.
+func (s *Stream) CloseWrite() error { return s.raw.Close() }
+
+// Abort ends both directions at once with code, discarding unsent data.
+func (s *Stream) Abort(code protocol.ErrorCode) {
+	s.raw.CancelRead(quic.StreamErrorCode(code))
+	s.raw.CancelWrite(quic.StreamErrorCode(code))
+}
+
+// SetDeadline sets the read and write deadline; zero clears it.
+func (s *Stream) SetDeadline(t time.Time) error { return s.raw.SetDeadline(t) }
+
+// isFrameError reports whether err is the peer's fault at the framing level.
+func isFrameError(err error) bool {
+	return errors.Is(err, protocol.ErrMalformedFrame) ||
+		errors.Is(err, protocol.ErrFrameTooLarge) ||
+		errors.Is(err, protocol.ErrUnknownMessage)
+}
+
+// StreamCode returns the protocol code a QUIC stream or connection error
+// carries, and whether err carried one.
+func StreamCode(err error) (protocol.ErrorCode, bool) {
+	var se *quic.StreamError
+	if errors.As(err, &se) {
+		return protocol.ErrorCode(se.ErrorCode), true
+	}
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) {
+		return protocol.ErrorCode(ae.ErrorCode), true
+	}
+	return 0, false
+}

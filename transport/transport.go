@@ -1,0 +1,297 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+)
+
+// StreamHandler serves one stream a peer opened. It runs on its own
+// goroutine, owned by the Transport; ctx ends when the connection or the
+// Transport closes, and the handler must return then. The stream is cleaned
+// up after the handler returns.
+type StreamHandler func(ctx context.Context, s *Stream)
+
+// Transport is a node's QUIC endpoint: one socket, one listener, and at most
+// one verified connection per peer. Create it with New; it is safe for
+// concurrent use.
+type Transport struct {
+	cfg      Config
+	log      *zap.Logger
+	qt       *quic.Transport
+	ln       *quic.Listener
+	quicConf *quic.Config
+	cert     atomic.Pointer[tls.Certificate]
+	// instance identifies this run of the node (its start time), so peers
+	// can tell a restarted node's new connection from a stale one.
+	instance uint64
+	dialSeq  atomic.Uint64
+	peers    *peerTable
+
+	handlersMu sync.RWMutex
+	handlers   map[protocol.StreamType]StreamHandler
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	lifeMu    sync.Mutex // guards closing and wg.Add
+	closing   bool
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New validates cfg, starts listening on cfg.Conn and returns the running
+// Transport. On error cfg.Conn is left open for the caller to close.
+func New(cfg Config) (*Transport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	t := &Transport{
+		cfg:      cfg,
+		log:      cfg.Logger.Named("transport"),
+		instance: uint64(time.Now().UnixNano()),
+		peers:    newPeerTable(),
+		handlers: make(map[protocol.StreamType]StreamHandler),
+		quicConf: &quic.Config{
+			HandshakeIdleTimeout:  cfg.HandshakeTimeout,
+			MaxIdleTimeout:        cfg.IdleTimeout,
+			KeepAlivePeriod:       cfg.KeepAlivePeriod,
+			MaxIncomingStreams:    cfg.MaxIncomingStreams,
+			MaxIncomingUniStreams: cfg.MaxIncomingStreams,
+			EnableDatagrams:       true,
+		},
+	}
+	t.cert.Store(cfg.Certificate)
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.qt = &quic.Transport{Conn: cfg.Conn}
+	t.ln, err = t.qt.Listen(t.serverTLS(), t.quicConf)
+	if err != nil {
+		t.cancel()
+		_ = t.qt.Close()
+		return nil, fmt.Errorf("macula: listen: %w", err)
+	}
+	t.goFunc(t.acceptLoop)
+	return t, nil
+}
+
+// ID is this node's ID.
+func (t *Transport) ID() security.NodeID { return t.cfg.Identity.ID() }
+
+// Realm is this node's realm.
+func (t *Transport) Realm() string { return t.cfg.Realm }
+
+// Addr is the local address of the socket.
+func (t *Transport) Addr() net.Addr { return t.cfg.Conn.LocalAddr() }
+
+// Handle registers h for streams of type typ, replacing any earlier handler.
+// protocol.StreamControl is reserved and cannot be handled.
+func (t *Transport) Handle(typ protocol.StreamType, h StreamHandler) {
+	if typ == protocol.StreamControl {
+		return
+	}
+	t.handlersMu.Lock()
+	defer t.handlersMu.Unlock()
+	if h == nil {
+		delete(t.handlers, typ)
+		return
+	}
+	t.handlers[typ] = h
+}
+
+func (t *Transport) handler(typ protocol.StreamType) StreamHandler {
+	t.handlersMu.RLock()
+	defer t.handlersMu.RUnlock()
+	return t.handlers[typ]
+}
+
+// SetCertificate replaces the certificate presented on new connections;
+// existing connections keep theirs. The certificate must be valid for this
+// node's identity and realm.
+func (t *Transport) SetCertificate(cert tls.Certificate) error {
+	c := t.cfg
+	c.Certificate = &cert
+	if err := checkOwnCertificate(c); err != nil {
+		return err
+	}
+	t.cert.Store(&cert)
+	return nil
+}
+
+// goFunc runs f on a goroutine owned by t, unless t is closing; it reports
+// whether f was started.
+func (t *Transport) goFunc(f func()) bool {
+	t.lifeMu.Lock()
+	defer t.lifeMu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.wg.Go(f)
+	return true
+}
+
+// Close closes every connection with CodeShutdown, stops listening, closes
+// the socket and waits for every goroutine the Transport started. It is
+// idempotent and safe to call concurrently.
+func (t *Transport) Close() error {
+	t.closeOnce.Do(func() {
+		t.lifeMu.Lock()
+		t.closing = true
+		t.lifeMu.Unlock()
+		t.cancel()
+		for _, pc := range t.peers.closeAll() {
+			pc.closeWith(protocol.CodeShutdown, "node shutting down")
+		}
+		_ = t.ln.Close()
+		_ = t.qt.Close()
+		_ = t.cfg.Conn.Close()
+		t.wg.Wait()
+	})
+	return nil
+}
+
+func (t *Transport) isClosing() bool {
+	t.lifeMu.Lock()
+	defer t.lifeMu.Unlock()
+	return t.closing
+}
+
+// handshakeFailed logs a refused or failed handshake and reports it.
+func (t *Transport) handshakeFailed(remote net.Addr, err error) {
+	t.log.Warn("handshake refused", zap.Stringer("remote", addrStringer{remote}), zap.Error(err))
+	if t.cfg.OnHandshakeFailure != nil {
+		t.cfg.OnHandshakeFailure(remote, err)
+	}
+}
+
+// Peers returns the connected peers.
+func (t *Transport) Peers() []PeerInfo {
+	conns := t.peers.list()
+	out := make([]PeerInfo, 0, len(conns))
+	for _, pc := range conns {
+		out = append(out, pc.info())
+	}
+	return out
+}
+
+// Peer returns the connected peer with the given ID.
+func (t *Transport) Peer(id security.NodeID) (PeerInfo, bool) {
+	pc := t.peers.get(id)
+	if pc == nil {
+		return PeerInfo{}, false
+	}
+	return pc.info(), true
+}
+
+// Ping measures the round trip to a connected peer over the control stream.
+func (t *Transport) Ping(ctx context.Context, id security.NodeID) (time.Duration, error) {
+	if t.isClosing() {
+		return 0, ErrClosed
+	}
+	pc := t.peers.get(id)
+	if pc == nil {
+		return 0, fmt.Errorf("ping %s: %w", id.Short(), ErrNotConnected)
+	}
+	return pc.ping(ctx)
+}
+
+// Disconnect closes the connection to a peer with code and reason.
+func (t *Transport) Disconnect(id security.NodeID, code protocol.ErrorCode, reason string) error {
+	pc := t.peers.get(id)
+	if pc == nil {
+		return fmt.Errorf("disconnect %s: %w", id.Short(), ErrNotConnected)
+	}
+	pc.closeWith(code, reason)
+	return nil
+}
+
+// OpenStream opens a stream of type typ to a connected peer; ctx bounds the
+// wait for stream credit only.
+func (t *Transport) OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*Stream, error) {
+	if t.isClosing() {
+		return nil, ErrClosed
+	}
+	pc := t.peers.get(id)
+	if pc == nil {
+		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), ErrNotConnected)
+	}
+	raw, err := pc.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), err)
+	}
+	if _, err := raw.Write([]byte{byte(typ)}); err != nil {
+		raw.CancelRead(quic.StreamErrorCode(protocol.CodeInternal))
+		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), err)
+	}
+	return newStream(raw, id, typ, t.cfg.MaxFrameSize), nil
+}
+
+// dispatch reads the stream-type byte and runs the matching handler.
+func (t *Transport) dispatch(pc *peerConn, raw *quic.Stream) {
+	var typ [1]byte
+	_ = raw.SetReadDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	if _, err := readFull(raw, typ[:]); err != nil {
+		raw.CancelRead(quic.StreamErrorCode(protocol.CodeProtocol))
+		raw.CancelWrite(quic.StreamErrorCode(protocol.CodeProtocol))
+		return
+	}
+	_ = raw.SetReadDeadline(time.Time{})
+	st := protocol.StreamType(typ[0])
+	h := t.handler(st)
+	if h == nil {
+		t.log.Debug("refusing stream of unknown type", zap.Stringer("peer", pc.id), zap.Uint8("type", typ[0]))
+		raw.CancelRead(quic.StreamErrorCode(protocol.CodeUnknownStreamType))
+		raw.CancelWrite(quic.StreamErrorCode(protocol.CodeUnknownStreamType))
+		return
+	}
+	h(pc.conn.Context(), newStream(raw, pc.id, st, t.cfg.MaxFrameSize))
+	// The handler is done with the stream: stop receiving, finish sending.
+	raw.CancelRead(quic.StreamErrorCode(protocol.CodeOK))
+	_ = raw.Close()
+}
+
+// acceptLoop accepts incoming connections until the Transport closes.
+func (t *Transport) acceptLoop() {
+	for {
+		conn, err := t.ln.Accept(t.ctx)
+		if err != nil {
+			return
+		}
+		if !t.goFunc(func() { t.serveInbound(conn) }) {
+			_ = conn.CloseWithError(quic.ApplicationErrorCode(protocol.CodeShutdown), "node shutting down")
+			return
+		}
+	}
+}
+
+// connGone runs when a connection's control loop ends.
+func (t *Transport) connGone(pc *peerConn) {
+	pc.closeWith(protocol.CodeOK, "")
+	if t.peers.remove(pc) {
+		cause := context.Cause(pc.conn.Context())
+		t.log.Debug("peer disconnected", zap.Stringer("peer", pc.id), zap.Error(cause))
+		if t.cfg.OnPeerChange != nil {
+			t.cfg.OnPeerChange(PeerEvent{Peer: pc.info(), Connected: false, Err: cause})
+		}
+	}
+}
+
+// addrStringer prints a possibly nil address.
+type addrStringer struct{ a net.Addr }
+
+func (s addrStringer) String() string {
+	if s.a == nil {
+		return "unknown"
+	}
+	return s.a.String()
+}
