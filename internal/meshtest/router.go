@@ -11,13 +11,13 @@ import (
 // router delivers packets between simnet links, dropping those between
 // partitions, to or from dead nodes, and a random share when loss is set.
 type router struct {
-	mu     sync.Mutex
-	links  map[string]simnet.PacketReceiver
-	group  map[string]int // partition per address; absent means group 0
-	dead   map[string]bool
-	loss   float64
-	rng    *rand.Rand
-	sent   uint64
+	mu      sync.Mutex
+	links   map[string]simnet.PacketReceiver
+	group   map[string]int // partition per address; absent means group 0
+	dead    map[string]bool
+	loss    float64
+	rng     *rand.Rand
+	sent    uint64
 	dropped uint64
 }
 
