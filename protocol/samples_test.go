@@ -38,6 +38,7 @@ func sampleEnvelopes() map[string]*Envelope {
 			VersionMajor: VersionMajor, VersionMinor: VersionMinor + 7, NodeId: sampleNodeID,
 			Realm: "org.example.mesh", Addrs: []string{"192.0.2.1:4433"},
 			Capabilities: []string{"watch", "datagrams"}, Software: "macula/test",
+			Instance: 1764027937000000000, DialSeq: 3,
 		}}},
 		"ping":      {Body: &Envelope_Ping{Ping: &Ping{Nonce: 0xdeadbeef}}},
 		"pong":      {Body: &Envelope_Pong{Pong: &Pong{Nonce: 0xdeadbeef}}},
