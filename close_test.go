@@ -27,7 +27,9 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	lonely, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithBootstrap("127.0.0.1:9"))
 	require.NoError(t, err)
 	require.NoError(t, nodes[1].Join(ctx, nodes[0].Addr().String()))
-	require.NoError(t, nodes[2].Join(ctx, nodes[0].Addr().String(), nodes[1].Addr().String()))
+	// Join returns at the first success, so join each one for a known state.
+	require.NoError(t, nodes[2].Join(ctx, nodes[0].Addr().String()))
+	require.NoError(t, nodes[2].Join(ctx, nodes[1].Addr().String()))
 	for _, n := range nodes[1:] {
 		_, err := n.Ping(ctx, nodes[0].ID())
 		require.NoError(t, err)

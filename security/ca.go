@@ -29,7 +29,7 @@ type IssueOptions struct {
 	ValidFor time.Duration
 	// Roles are free-form role names stored in the certificate's Subject
 	// OrganizationalUnit, for ACL rules to match; read them back with
-	// [RolesOf]. Default none.
+	// [RolesOf] (which sorts them). Default none.
 	Roles []string
 }
 
@@ -39,7 +39,8 @@ type IssueOptions struct {
 // [CA.CertPool] (see [VerifyOptions.RealmCA]).
 //
 // A CA is immutable and safe for concurrent use. Create one with
-// [NewRealmCA] or load one with [ParseCA].
+// [NewRealmCA] or load one with [ParseCA]. A nil or zero CA has no realm,
+// no certificate and an empty [CA.CertPool], and cannot issue.
 type CA struct {
 	realm string
 	cert  *x509.Certificate
@@ -156,6 +157,11 @@ func caRealm(cert *x509.Certificate) (string, error) {
 	return "", fmt.Errorf("%w: CA certificate names no valid realm", ErrInvalidCertificate)
 }
 
+// usable reports whether ca was made by NewRealmCA or ParseCA.
+func (ca *CA) usable() bool {
+	return ca != nil && ca.cert != nil && len(ca.key) == ed25519.PrivateKeySize
+}
+
 // Realm returns the realm the CA issues certificates for.
 func (ca *CA) Realm() string {
 	if ca == nil {
@@ -176,7 +182,7 @@ func (ca *CA) Certificate() *x509.Certificate {
 // [VerifyOptions.RealmCA].
 func (ca *CA) CertPool() *x509.CertPool {
 	pool := x509.NewCertPool()
-	if ca != nil {
+	if ca.usable() {
 		pool.AddCert(ca.cert)
 	}
 	return pool
@@ -192,8 +198,8 @@ func (ca *CA) CertPool() *x509.CertPool {
 // [ErrInvalidCertificate] for a negative opts.ValidFor or a CA that has
 // already expired.
 func (ca *CA) Issue(pub ed25519.PublicKey, opts IssueOptions) ([]byte, error) {
-	if ca == nil {
-		return nil, fmt.Errorf("%w: nil CA", ErrInvalidCertificate)
+	if !ca.usable() {
+		return nil, fmt.Errorf("%w: nil or zero CA", ErrInvalidCertificate)
 	}
 	if len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: public key is %d bytes, want %d", ErrInvalidIdentity, len(pub), ed25519.PublicKeySize)
@@ -220,8 +226,8 @@ func (ca *CA) Issue(pub ed25519.PublicKey, opts IssueOptions) ([]byte, error) {
 // wraps it with id's key (see [TLSCertificate]). The chain holds only the
 // leaf: peers are expected to hold the CA certificate already.
 func (ca *CA) IssueTLSCertificate(id *Identity, opts IssueOptions) (tls.Certificate, error) {
-	if id == nil {
-		return tls.Certificate{}, fmt.Errorf("%w: nil identity", ErrInvalidIdentity)
+	if err := checkIdentity(id); err != nil {
+		return tls.Certificate{}, err
 	}
 	der, err := ca.Issue(id.PublicKey(), opts)
 	if err != nil {
@@ -234,8 +240,8 @@ func (ca *CA) IssueTLSCertificate(id *Identity, opts IssueOptions) (tls.Certific
 // its key as a PKCS#8 "PRIVATE KEY" PEM block, the forms [ParseCA] reads.
 // Distribute certPEM to nodes (see [CertPoolFromPEM]); keep keyPEM secret.
 func (ca *CA) MarshalPEM() (certPEM, keyPEM []byte, err error) {
-	if ca == nil {
-		return nil, nil, fmt.Errorf("%w: nil CA", ErrInvalidCertificate)
+	if !ca.usable() {
+		return nil, nil, fmt.Errorf("%w: nil or zero CA", ErrInvalidCertificate)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(ca.key)
 	if err != nil {

@@ -1,8 +1,12 @@
 package security
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"net/url"
 	"testing"
 	"time"
@@ -159,6 +163,40 @@ func TestParseCARealmFromCommonName(t *testing.T) {
 	ca, err := ParseCA(EncodeCertificatePEM(der), keyPEM)
 	require.NoError(t, err)
 	require.Equal(t, "io.example.other", ca.Realm())
+
+	// macula:// SANs that are not a bare realm are not taken as the realm.
+	tmpl := caTmpl("io.example.cn", 0)
+	tmpl.URIs = []*url.URL{
+		{Scheme: URIScheme, Host: "io.example.path", Path: "/x"},
+		{Scheme: URIScheme, Host: "io.example.query", RawQuery: "a=b"},
+		{Scheme: "https", Host: "io.example.https"},
+	}
+	der = selfSigned(t, signer, tmpl)
+	ca, err = ParseCA(EncodeCertificatePEM(der), keyPEM)
+	require.NoError(t, err)
+	require.Equal(t, "io.example.cn", ca.Realm())
+}
+
+func TestParseCARejectsNonEd25519(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	der := signCert(t, caTmpl(DefaultRealm, 0), &key.PublicKey, nil, key)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	_, err = ParseCA(EncodeCertificatePEM(der), keyPEM)
+	require.ErrorIs(t, err, ErrInvalidCertificate)
+	require.ErrorContains(t, err, "Ed25519")
+}
+
+func TestCAIssueAfterCAExpiry(t *testing.T) {
+	// Certificate times have one-second precision, so this CA's NotAfter
+	// is already in the past.
+	ca, err := NewRealmCA(DefaultRealm, time.Nanosecond)
+	require.NoError(t, err)
+	_, err = ca.Issue(newTestIdentity(t).PublicKey(), IssueOptions{})
+	require.ErrorIs(t, err, ErrInvalidCertificate)
+	require.ErrorContains(t, err, "CA expired")
 }
 
 func TestParseCAErrors(t *testing.T) {
@@ -220,15 +258,18 @@ func TestParseCAErrors(t *testing.T) {
 	}
 }
 
-func TestNilCA(t *testing.T) {
-	var ca *CA
-	require.Empty(t, ca.Realm())
-	require.Nil(t, ca.Certificate())
-	require.NotNil(t, ca.CertPool())
-	_, err := ca.Issue(newTestIdentity(t).PublicKey(), IssueOptions{})
-	require.ErrorIs(t, err, ErrInvalidCertificate)
-	_, err = ca.IssueTLSCertificate(newTestIdentity(t), IssueOptions{})
-	require.ErrorIs(t, err, ErrInvalidCertificate)
-	_, _, err = ca.MarshalPEM()
-	require.ErrorIs(t, err, ErrInvalidCertificate)
+func TestUnusableCA(t *testing.T) {
+	for name, ca := range map[string]*CA{"nil": nil, "zero": {}} {
+		t.Run(name, func(t *testing.T) {
+			require.Empty(t, ca.Realm())
+			require.Nil(t, ca.Certificate())
+			require.NotNil(t, ca.CertPool())
+			_, err := ca.Issue(newTestIdentity(t).PublicKey(), IssueOptions{})
+			require.ErrorIs(t, err, ErrInvalidCertificate)
+			_, err = ca.IssueTLSCertificate(newTestIdentity(t), IssueOptions{})
+			require.ErrorIs(t, err, ErrInvalidCertificate)
+			_, _, err = ca.MarshalPEM()
+			require.ErrorIs(t, err, ErrInvalidCertificate)
+		})
+	}
 }

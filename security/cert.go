@@ -38,8 +38,8 @@ const pemTypeCertificate = "CERTIFICATE"
 // It fails with [ErrInvalidIdentity] for a nil id, [ErrInvalidRealm] for an
 // invalid realm and [ErrInvalidCertificate] for a negative validFor.
 func SelfSignedCertificate(id *Identity, realm string, validFor time.Duration) (tls.Certificate, error) {
-	if id == nil {
-		return tls.Certificate{}, fmt.Errorf("%w: nil identity", ErrInvalidIdentity)
+	if err := checkIdentity(id); err != nil {
+		return tls.Certificate{}, err
 	}
 	tmpl, err := leafTemplate(realm, id.ID(), validFor, nil, time.Now())
 	if err != nil {
@@ -115,8 +115,8 @@ func randomSerial() (*big.Int, error) {
 // certificate does not parse, or the leaf's key is not id's public key.
 // Leaf is set to the parsed leaf.
 func TLSCertificate(id *Identity, chainDER ...[]byte) (tls.Certificate, error) {
-	if id == nil {
-		return tls.Certificate{}, fmt.Errorf("%w: nil identity", ErrInvalidIdentity)
+	if err := checkIdentity(id); err != nil {
+		return tls.Certificate{}, err
 	}
 	if len(chainDER) == 0 {
 		return tls.Certificate{}, fmt.Errorf("%w: empty chain", ErrInvalidCertificate)

@@ -40,9 +40,10 @@
 //	cert, err := ca.IssueTLSCertificate(id, security.IssueOptions{Roles: []string{"sensor"}})
 //	pool := ca.CertPool() // or security.CertPoolFromPEM(caCertPEM) on nodes without the CA key
 //
-// Then check peers from crypto/tls, on both the client and the server side
-// (with InsecureSkipVerify on the client, since VerifyPeer replaces the
-// default host name verification):
+// Then check peers from crypto/tls on both sides of the connection. Set
+// ClientAuth to tls.RequireAnyClientCert on the server and
+// InsecureSkipVerify on the client: VerifyPeer replaces crypto/tls's own
+// chain and host name checks, which know nothing of Macula identities.
 //
 //	conf.VerifyPeerCertificate = func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 //		_, _, err := security.VerifyPeer(rawCerts, security.VerifyOptions{

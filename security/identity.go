@@ -20,7 +20,9 @@ const pemTypePrivateKey = "PRIVATE KEY"
 //
 // An Identity is immutable and safe for concurrent use. Create one with
 // [GenerateIdentity], [IdentityFromPrivateKey], [ParseIdentityPEM] or load
-// one from disk with [LoadIdentity] / [LoadOrCreateIdentity].
+// one from disk with [LoadIdentity] / [LoadOrCreateIdentity]. A nil or zero
+// Identity holds no key: its methods return zero values (and MarshalPEM an
+// error), and functions taking one fail with [ErrInvalidIdentity].
 type Identity struct {
 	priv ed25519.PrivateKey
 	id   NodeID
@@ -56,30 +58,60 @@ func newIdentity(priv ed25519.PrivateKey) *Identity {
 	return &Identity{priv: priv, id: NodeIDFromPublicKey(pub)}
 }
 
+// usable reports whether i holds a key, that is whether it was made by a
+// constructor of this package.
+func (i *Identity) usable() bool {
+	return i != nil && len(i.priv) == ed25519.PrivateKeySize
+}
+
+// checkIdentity returns an error wrapping ErrInvalidIdentity for an
+// unusable identity.
+func checkIdentity(i *Identity) error {
+	if !i.usable() {
+		return fmt.Errorf("%w: nil or zero identity", ErrInvalidIdentity)
+	}
+	return nil
+}
+
 // ID returns the node ID of the identity.
 func (i *Identity) ID() NodeID {
+	if !i.usable() {
+		return NodeID{}
+	}
 	return i.id
 }
 
 // PublicKey returns a copy of the identity's public key.
 func (i *Identity) PublicKey() ed25519.PublicKey {
+	if !i.usable() {
+		return nil
+	}
 	return bytes.Clone(i.priv[ed25519.SeedSize:])
 }
 
 // PrivateKey returns a copy of the identity's private key.
 func (i *Identity) PrivateKey() ed25519.PrivateKey {
+	if !i.usable() {
+		return nil
+	}
 	return bytes.Clone(i.priv)
 }
 
 // Sign signs msg with the identity's key (pure Ed25519, no pre-hashing).
 // Verify with [ed25519.Verify] and [Identity.PublicKey].
 func (i *Identity) Sign(msg []byte) []byte {
+	if !i.usable() {
+		return nil
+	}
 	return ed25519.Sign(i.priv, msg)
 }
 
 // MarshalPEM encodes the private key as a PKCS#8 "PRIVATE KEY" PEM block,
 // the form [ParseIdentityPEM] and [LoadIdentity] read.
 func (i *Identity) MarshalPEM() ([]byte, error) {
+	if err := checkIdentity(i); err != nil {
+		return nil, err
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(i.priv)
 	if err != nil {
 		return nil, fmt.Errorf("macula: marshal identity: %w", err)
@@ -123,9 +155,6 @@ func parseEd25519KeyPEM(data []byte) (ed25519.PrivateKey, error) {
 // renames it over path, so readers never see a partial file; an existing
 // file at path is replaced. The directory must exist.
 func SaveIdentity(path string, id *Identity) error {
-	if id == nil {
-		return fmt.Errorf("%w: nil identity", ErrInvalidIdentity)
-	}
 	data, err := id.MarshalPEM()
 	if err != nil {
 		return err
@@ -152,8 +181,10 @@ func LoadIdentity(path string) (*Identity, error) {
 // there, generates one and saves it (mode 0600), first creating missing
 // parent directories with mode 0700. created reports whether a new identity
 // was made. If two processes race to create the file, exactly one wins and
-// both return the winner's identity. An existing but unreadable or invalid
-// file is an error; it is never overwritten.
+// both return the winner's identity (on file systems without hard links
+// the window for the loser's file to replace the winner's is tiny but not
+// zero). An existing but unreadable or invalid file is an error; it is
+// never overwritten.
 func LoadOrCreateIdentity(path string) (id *Identity, created bool, err error) {
 	id, err = LoadIdentity(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {

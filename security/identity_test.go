@@ -50,6 +50,30 @@ func TestIdentityKeysAreCopies(t *testing.T) {
 	require.True(t, ed25519.Verify(id.PublicKey(), []byte("m"), id.Sign([]byte("m"))))
 }
 
+func TestUnusableIdentity(t *testing.T) {
+	dir := t.TempDir()
+	for name, id := range map[string]*Identity{"nil": nil, "zero": {}} {
+		t.Run(name, func(t *testing.T) {
+			require.True(t, id.ID().IsZero())
+			require.Nil(t, id.PublicKey())
+			require.Nil(t, id.PrivateKey())
+			require.Nil(t, id.Sign([]byte("m")))
+			_, err := id.MarshalPEM()
+			require.ErrorIs(t, err, ErrInvalidIdentity)
+			require.ErrorIs(t, SaveIdentity(filepath.Join(dir, name), id), ErrInvalidIdentity)
+			_, err = SelfSignedCertificate(id, DefaultRealm, 0)
+			require.ErrorIs(t, err, ErrInvalidIdentity)
+			_, err = TLSCertificate(id, []byte{1})
+			require.ErrorIs(t, err, ErrInvalidIdentity)
+			_, err = newTestCA(t, DefaultRealm).IssueTLSCertificate(id, IssueOptions{})
+			require.ErrorIs(t, err, ErrInvalidIdentity)
+		})
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+}
+
 func TestIdentityFromPrivateKey(t *testing.T) {
 	orig := newTestIdentity(t)
 
@@ -230,6 +254,27 @@ func TestLoadOrCreateIdentityKeepsInvalidFile(t *testing.T) {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, "corrupt", string(data))
+}
+
+func TestWriteFileAtomicExclusive(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	require.NoError(t, writeFileAtomic(path, []byte("first"), true))
+	err := writeFileAtomic(path, []byte("second"), true)
+	require.ErrorIs(t, err, fs.ErrExist)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "first", string(data))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "temporary files left behind")
+
+	// A relative path writes in the current directory.
+	t.Chdir(dir)
+	require.NoError(t, writeFileAtomic("g", []byte("rel"), false))
+	data, err = os.ReadFile(filepath.Join(dir, "g"))
+	require.NoError(t, err)
+	require.Equal(t, "rel", string(data))
 }
 
 func TestLoadOrCreateIdentityConcurrent(t *testing.T) {
