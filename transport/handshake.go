@@ -252,6 +252,7 @@ func (t *Transport) register(pc *peerConn) (*peerConn, bool) {
 		return nil, false
 	}
 	t.goFunc(pc.acceptLoop)
+	t.goFunc(pc.datagramLoop)
 	return pc, true
 }
 

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"net"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -19,10 +20,15 @@ type Stream struct {
 	maxFrame int
 	peer     security.NodeID
 	typ      protocol.StreamType
+	local    net.Addr
+	remote   net.Addr
 }
 
-func newStream(raw *quic.Stream, peer security.NodeID, typ protocol.StreamType, maxFrame int) *Stream {
-	return &Stream{raw: raw, reader: protocol.NewFrameReader(raw, maxFrame), maxFrame: maxFrame, peer: peer, typ: typ}
+func newStream(pc *peerConn, raw *quic.Stream, typ protocol.StreamType) *Stream {
+	return &Stream{
+		raw: raw, reader: protocol.NewFrameReader(raw, pc.t.cfg.MaxFrameSize), maxFrame: pc.t.cfg.MaxFrameSize,
+		peer: pc.id, typ: typ, local: pc.conn.LocalAddr(), remote: pc.conn.RemoteAddr(),
+	}
 }
 
 // Peer is the node at the other end of the stream.
@@ -68,8 +74,27 @@ func (s *Stream) Abort(code protocol.ErrorCode) {
 	s.raw.CancelWrite(quic.StreamErrorCode(code))
 }
 
+// Close ends the stream in both directions: it stops receiving and closes
+// the sending side cleanly after any data already written.
+func (s *Stream) Close() error {
+	s.raw.CancelRead(quic.StreamErrorCode(protocol.CodeOK))
+	return s.raw.Close()
+}
+
 // SetDeadline sets the read and write deadline; zero clears it.
 func (s *Stream) SetDeadline(t time.Time) error { return s.raw.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline; zero clears it.
+func (s *Stream) SetReadDeadline(t time.Time) error { return s.raw.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline; zero clears it.
+func (s *Stream) SetWriteDeadline(t time.Time) error { return s.raw.SetWriteDeadline(t) }
+
+// LocalAddr is the local address of the stream's connection.
+func (s *Stream) LocalAddr() net.Addr { return s.local }
+
+// RemoteAddr is the peer's address on the stream's connection.
+func (s *Stream) RemoteAddr() net.Addr { return s.remote }
 
 // isFrameError reports whether err is the peer's fault at the framing level.
 func isFrameError(err error) bool {

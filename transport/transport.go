@@ -38,8 +38,9 @@ type Transport struct {
 	dialSeq  atomic.Uint64
 	peers    *peerTable
 
-	handlersMu sync.RWMutex
-	handlers   map[protocol.StreamType]StreamHandler
+	handlersMu       sync.RWMutex
+	handlers         map[protocol.StreamType]StreamHandler
+	datagramHandlers map[protocol.StreamType]DatagramHandler
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -62,7 +63,8 @@ func New(cfg Config) (*Transport, error) {
 		log:      cfg.Logger.Named("transport"),
 		instance: uint64(time.Now().UnixNano()),
 		peers:    newPeerTable(),
-		handlers: make(map[protocol.StreamType]StreamHandler),
+		handlers:         make(map[protocol.StreamType]StreamHandler),
+		datagramHandlers: make(map[protocol.StreamType]DatagramHandler),
 		quicConf: &quic.Config{
 			HandshakeIdleTimeout:  cfg.HandshakeTimeout,
 			MaxIdleTimeout:        cfg.IdleTimeout,
@@ -205,6 +207,17 @@ func (t *Transport) Ping(ctx context.Context, id security.NodeID) (time.Duration
 	return pc.ping(ctx)
 }
 
+// PeerByAddr returns the connected peer whose connection runs to addr
+// ("host:port", as net.Addr.String prints it).
+func (t *Transport) PeerByAddr(addr string) (PeerInfo, bool) {
+	for _, pc := range t.peers.list() {
+		if pc.conn.RemoteAddr().String() == addr {
+			return pc.info(), true
+		}
+	}
+	return PeerInfo{}, false
+}
+
 // Disconnect closes the connection to a peer with code and reason.
 func (t *Transport) Disconnect(id security.NodeID, code protocol.ErrorCode, reason string) error {
 	pc := t.peers.get(id)
@@ -233,7 +246,7 @@ func (t *Transport) OpenStream(ctx context.Context, id security.NodeID, typ prot
 		raw.CancelRead(quic.StreamErrorCode(protocol.CodeInternal))
 		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), err)
 	}
-	return newStream(raw, id, typ, t.cfg.MaxFrameSize), nil
+	return newStream(pc, raw, typ), nil
 }
 
 // dispatch reads the stream-type byte and runs the matching handler.
@@ -254,7 +267,7 @@ func (t *Transport) dispatch(pc *peerConn, raw *quic.Stream) {
 		raw.CancelWrite(quic.StreamErrorCode(protocol.CodeUnknownStreamType))
 		return
 	}
-	h(pc.conn.Context(), newStream(raw, pc.id, st, t.cfg.MaxFrameSize))
+	h(pc.conn.Context(), newStream(pc, raw, st))
 	// The handler is done with the stream: stop receiving, finish sending.
 	raw.CancelRead(quic.StreamErrorCode(protocol.CodeOK))
 	_ = raw.Close()
