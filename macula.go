@@ -11,12 +11,36 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/membership"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
 
 // NodeID identifies a node: the SHA-256 hash of its Ed25519 public key.
 type NodeID = security.NodeID
+
+// Member is a node of the realm as seen by this node: ID, address, state
+// and metadata.
+type Member = membership.Member
+
+// MemberState is a member's liveness: MemberAlive, MemberSuspect, MemberDead
+// (failed without leaving) or MemberLeft (left gracefully).
+type MemberState = membership.State
+
+// Member states.
+const (
+	MemberAlive   = membership.StateAlive
+	MemberSuspect = membership.StateSuspect
+	MemberDead    = membership.StateDead
+	MemberLeft    = membership.StateLeft
+)
+
+// MemberEvent is one membership change, as delivered by WatchMembers.
+type MemberEvent = membership.Event
+
+// MembershipConfig holds the SWIM knobs (probe interval, suspicion
+// multiplier, ...) for WithMembershipConfig; zero fields take LAN defaults.
+type MembershipConfig = membership.Config
 
 // PeerInfo describes a connected peer: its ID, addresses, capabilities and
 // the connection's round-trip time.
@@ -28,10 +52,12 @@ func ParseNodeID(s string) (NodeID, error) { return security.ParseNodeID(s) }
 // Node is one member of a Macula mesh. Create it with New and stop it with
 // Close. All methods are safe for concurrent use.
 type Node struct {
-	cfg      *config
-	identity *security.Identity
-	tr       *transport.Transport
-	log      *zap.Logger
+	cfg       *config
+	identity  *security.Identity
+	tr        *transport.Transport
+	members   *membership.Membership
+	log       *zap.Logger
+	advertise []string
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -84,13 +110,19 @@ func New(opts ...Option) (*Node, error) {
 	if keepAlive == 0 {
 		keepAlive = cfg.idleTimeout / 3
 	}
+	advertise := cfg.advertiseAddrs
+	if len(advertise) == 0 {
+		advertise = []string{defaultAdvertiseAddr(conn.LocalAddr())}
+	}
+	n := &Node{cfg: cfg, identity: id, log: log, advertise: advertise}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	tr, err := transport.New(transport.Config{
 		Identity:         id,
 		Realm:            cfg.realm,
 		Conn:             conn,
 		Certificate:      cfg.certificate,
 		RealmCA:          cfg.realmCA,
-		AdvertiseAddrs:   cfg.advertiseAddrs,
+		AdvertiseAddrs:   advertise,
 		IdleTimeout:      cfg.idleTimeout,
 		KeepAlivePeriod:  keepAlive,
 		HandshakeTimeout: cfg.handshakeTimeout,
@@ -98,14 +130,23 @@ func New(opts ...Option) (*Node, error) {
 		Logger:           log,
 	})
 	if err != nil {
+		n.cancel()
 		_ = conn.Close()
 		if errors.Is(err, transport.ErrInvalidConfig) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
 		return nil, err
 	}
-	n := &Node{cfg: cfg, identity: id, tr: tr, log: log}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.tr = tr
+	n.members, err = membership.New(tr, membership.Meta{Addrs: advertise, Version: transport.Software}, cfg.membership, log)
+	if err != nil {
+		n.cancel()
+		_ = tr.Close()
+		if errors.Is(err, membership.ErrInvalidConfig) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		}
+		return nil, err
+	}
 	if cfg.realmCA == nil {
 		log.Warn("dev mode: no realm CA configured, any node with a self-signed certificate may join the realm")
 	}
@@ -217,8 +258,12 @@ func (n *Node) dial(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	_, err = n.tr.Dial(ctx, udp, tg.expected)
-	return err
+	peer, err := n.tr.Dial(ctx, udp, tg.expected)
+	if err != nil {
+		return err
+	}
+	// Exchange membership state over the new connection, so both views merge.
+	return n.members.Join(peer.ID, udp.String())
 }
 
 // bootstrap dials addr until it is reached once, backing off exponentially
@@ -262,7 +307,20 @@ func (n *Node) isClosing() bool {
 	return n.closing
 }
 
-// Close disconnects from every peer, closes the socket and waits until
+// Members returns every member of the realm this node knows of, itself
+// included: alive and suspect members, and dead or left ones for a while
+// after they went (MembershipConfig.Retention).
+func (n *Node) Members() []Member { return n.members.Members() }
+
+// Member returns the member with the given ID.
+func (n *Node) Member(id NodeID) (Member, bool) { return n.members.Member(id) }
+
+// WatchMembers returns a channel of membership changes (join, leave, fail,
+// update) from now on, in order, closed when ctx ends or the node closes.
+func (n *Node) WatchMembers(ctx context.Context) <-chan MemberEvent { return n.members.Watch(ctx) }
+
+// Close leaves the realm gracefully (others mark this node left, not
+// dead), disconnects from every peer, closes the socket and waits until
 // every goroutine of the node has stopped. It is idempotent; calls after the
 // first return nil at once.
 func (n *Node) Close() error {
@@ -272,7 +330,10 @@ func (n *Node) Close() error {
 		n.closing = true
 		n.lifeMu.Unlock()
 		n.cancel()
-		err = n.tr.Close()
+		if lerr := n.members.Leave(); lerr != nil {
+			n.log.Debug("graceful leave incomplete", zap.Error(lerr))
+		}
+		err = errors.Join(n.members.Close(), n.tr.Close())
 		n.wg.Wait()
 		n.log.Info("node closed")
 	})

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/membership"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
@@ -49,6 +50,7 @@ type config struct {
 	handshakeTimeout time.Duration
 	maxFrameSize     int
 	advertiseAddrs   []string
+	membership       MembershipConfig
 }
 
 func defaultConfig() *config {
@@ -67,6 +69,7 @@ func defaultConfig() *config {
 		handshakeTimeout: DefaultHandshakeTimeout,
 		maxFrameSize:     DefaultMaxFrameSize,
 		advertiseAddrs:   nil, // the bound address
+		membership:       membership.DefaultConfig(),
 	}
 }
 
@@ -273,6 +276,18 @@ func WithAdvertiseAddrs(addrs ...string) Option {
 			}
 		}
 		c.advertiseAddrs = append(c.advertiseAddrs, addrs...)
+		return nil
+	}
+}
+
+// WithMembershipConfig sets the SWIM failure-detector knobs: probe interval
+// and timeout, suspicion multipliers, gossip rates, leave timeout, retention
+// of dead members and the node's tags. Zero fields keep the LAN defaults
+// (membership.DefaultConfig: probe every 1 s, 500 ms timeout, suspicion
+// multiplier 4).
+func WithMembershipConfig(cfg MembershipConfig) Option {
+	return func(c *config) error {
+		c.membership = cfg
 		return nil
 	}
 }

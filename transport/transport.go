@@ -59,10 +59,10 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		cfg:      cfg,
-		log:      cfg.Logger.Named("transport"),
-		instance: uint64(time.Now().UnixNano()),
-		peers:    newPeerTable(),
+		cfg:              cfg,
+		log:              cfg.Logger.Named("transport"),
+		instance:         uint64(time.Now().UnixNano()),
+		peers:            newPeerTable(),
 		handlers:         make(map[protocol.StreamType]StreamHandler),
 		datagramHandlers: make(map[protocol.StreamType]DatagramHandler),
 		quicConf: &quic.Config{

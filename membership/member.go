@@ -1,0 +1,147 @@
+package membership
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/org/macula/security"
+)
+
+// State is a member's liveness as seen by this node.
+type State int
+
+// Member states.
+const (
+	// StateAlive: the member answers probes.
+	StateAlive State = iota
+	// StateSuspect: the member missed probes and will be declared dead unless
+	// it refutes the suspicion in time.
+	StateSuspect
+	// StateDead: the member failed without announcing it.
+	StateDead
+	// StateLeft: the member left gracefully.
+	StateLeft
+)
+
+func (s State) String() string {
+	switch s {
+	case StateAlive:
+		return "alive"
+	case StateSuspect:
+		return "suspect"
+	case StateDead:
+		return "dead"
+	case StateLeft:
+		return "left"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// MarshalText encodes the state as its name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func stateOf(s memberlist.NodeStateType) State {
+	switch s {
+	case memberlist.StateSuspect:
+		return StateSuspect
+	case memberlist.StateDead:
+		return StateDead
+	case memberlist.StateLeft:
+		return StateLeft
+	}
+	return StateAlive
+}
+
+// Meta is the metadata a node publishes about itself. Encoded, it must fit
+// memberlist's 512-byte limit.
+type Meta struct {
+	// Addrs are the addresses the node can be dialed at.
+	Addrs []string `json:"a,omitempty"`
+	// Version is the node's software version.
+	Version string `json:"v,omitempty"`
+	// Tags are free-form labels.
+	Tags map[string]string `json:"t,omitempty"`
+	// Links are the node's current overlay neighbours (see package topology).
+	Links []security.NodeID `json:"l,omitempty"`
+}
+
+func (m Meta) encode(limit int) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit && len(m.Links) > 0 {
+		// Links are the least essential: drop them rather than everything.
+		m.Links = nil
+		return m.encode(limit)
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%w: node metadata is %d bytes, the limit is %d", ErrInvalidConfig, len(b), limit)
+	}
+	return b, nil
+}
+
+func decodeMeta(b []byte) Meta {
+	var m Meta
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &m) // a peer's bad metadata leaves it empty
+	}
+	return m
+}
+
+// Member is one node of the realm as seen by this node.
+type Member struct {
+	// ID is the member's node ID.
+	ID security.NodeID
+	// Addr is the member's address ("host:port").
+	Addr string
+	// State is the member's liveness.
+	State State
+	// Meta is the member's published metadata.
+	Meta Meta
+	// Since is when this node last saw the member's state change.
+	Since time.Time
+}
+
+// EventType is the kind of a membership change.
+type EventType int
+
+// Membership event types.
+const (
+	// EventJoin: a member became alive (joined, or came back).
+	EventJoin EventType = iota
+	// EventLeave: a member left gracefully.
+	EventLeave
+	// EventFail: a member was declared dead.
+	EventFail
+	// EventUpdate: a member's metadata changed.
+	EventUpdate
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventJoin:
+		return "join"
+	case EventLeave:
+		return "leave"
+	case EventFail:
+		return "fail"
+	case EventUpdate:
+		return "update"
+	}
+	return fmt.Sprintf("EventType(%d)", int(t))
+}
+
+// MarshalText encodes the event type as its name.
+func (t EventType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// Event is one membership change.
+type Event struct {
+	// Type is what happened.
+	Type EventType
+	// Member is the member's state after the change.
+	Member Member
+}

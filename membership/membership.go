@@ -1,0 +1,333 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"go.uber.org/zap"
+
+	"github.com/org/macula/security"
+)
+
+// datagramBudget is memberlist's largest packet: it must fit one QUIC
+// datagram (about 1150 bytes of payload at quic-go's initial packet size);
+// a rare larger one goes over a stream.
+const datagramBudget = 1100
+
+// Membership is this node's view of the realm's members. Create it with
+// New; it is safe for concurrent use.
+type Membership struct {
+	cfg  Config
+	self security.NodeID
+	log  *zap.Logger
+	tr   *quicTransport
+	list *memberlist.Memberlist
+
+	mu       sync.Mutex
+	meta     Meta
+	gone     map[security.NodeID]Member // dead or left, kept for Retention
+	since    map[security.NodeID]time.Time
+	watchers map[*watcher]struct{}
+	closed   bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New starts the membership protocol for the node behind nw, advertising
+// meta. Other members are found with Join.
+func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	advertise, err := advertiseAddr(nw, meta)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Tags == nil && cfg.Tags != nil {
+		meta.Tags = cfg.Tags
+	}
+	if _, err := meta.encode(memberlist.MetaMaxSize); err != nil {
+		return nil, err
+	}
+	m := &Membership{
+		cfg: cfg, self: nw.ID(), log: log.Named("membership"), meta: meta,
+		gone: make(map[security.NodeID]Member), since: make(map[security.NodeID]time.Time),
+		watchers: make(map[*watcher]struct{}),
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.tr = newQUICTransport(nw, advertise, cfg.ProbeInterval*5, m.log)
+
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = m.self.String()
+	mc.Transport = m.tr
+	mc.AdvertiseAddr = advertise.Addr().String()
+	mc.AdvertisePort = int(advertise.Port())
+	mc.Delegate = (*delegate)(m)
+	mc.Events = (*eventDelegate)(m)
+	mc.Logger = newStdLogger(m.log)
+	mc.UDPBufferSize = datagramBudget
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = cfg.ProbeTimeout
+	mc.IndirectChecks = cfg.IndirectChecks
+	mc.SuspicionMult = cfg.SuspicionMult
+	mc.SuspicionMaxTimeoutMult = cfg.SuspicionMaxTimeoutMult
+	mc.GossipInterval = cfg.GossipInterval
+	mc.GossipNodes = cfg.GossipNodes
+	mc.RetransmitMult = cfg.RetransmitMult
+	mc.PushPullInterval = cfg.PushPullInterval
+	mc.GossipToTheDeadTime = cfg.GossipToTheDeadTime
+	mc.TCPTimeout = 5 * cfg.ProbeInterval
+	mc.DeadNodeReclaimTime = time.Nanosecond // a restarted node may rejoin at once
+	list, err := memberlist.Create(mc)
+	if err != nil {
+		_ = m.tr.Shutdown()
+		return nil, fmt.Errorf("macula: start membership: %w", err)
+	}
+	m.list = list
+	return m, nil
+}
+
+// advertiseAddr is the address other members reach this node at: the first
+// advertised address that is an IP:port, else the socket's address.
+func advertiseAddr(nw Network, meta Meta) (netip.AddrPort, error) {
+	for _, a := range meta.Addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil && !ap.Addr().IsUnspecified() {
+			return ap, nil
+		}
+	}
+	ap, err := netip.ParseAddrPort(nw.Addr().String())
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%w: no IP address to advertise: %w", ErrInvalidConfig, err)
+	}
+	if ap.Addr().IsUnspecified() {
+		ap = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
+		return ap, fmt.Errorf("%w: bound to %s: set an advertise address other members can reach", ErrInvalidConfig, nw.Addr())
+	}
+	return ap, nil
+}
+
+// Join exchanges state with the node id at addr ("ip:port"), which joins
+// this node to that node's view of the realm.
+func (m *Membership) Join(id security.NodeID, addr string) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	if _, err := m.list.Join([]string{id.String() + "/" + addr}); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrJoinFailed, id.Short(), err)
+	}
+	return nil
+}
+
+// Local returns this node as a member.
+func (m *Membership) Local() Member { return m.toMember(m.list.LocalNode()) }
+
+// Members returns every known member, this node included: alive and suspect
+// members, and dead and left ones for Config.Retention after they went.
+func (m *Membership) Members() []Member {
+	nodes := m.list.Members()
+	out := make([]Member, 0, len(nodes))
+	seen := make(map[security.NodeID]bool, len(nodes))
+	for _, n := range nodes {
+		mem := m.toMember(n)
+		if mem.ID.IsZero() {
+			continue
+		}
+		seen[mem.ID] = true
+		out = append(out, mem)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, g := range m.gone {
+		if time.Since(g.Since) > m.cfg.Retention {
+			delete(m.gone, id)
+			continue
+		}
+		if !seen[id] {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Member returns one member by ID.
+func (m *Membership) Member(id security.NodeID) (Member, bool) {
+	for _, mem := range m.Members() {
+		if mem.ID == id {
+			return mem, true
+		}
+	}
+	return Member{}, false
+}
+
+// NumAlive is the number of alive members, this node included.
+func (m *Membership) NumAlive() int {
+	n := 0
+	for _, mem := range m.list.Members() {
+		if mem.State == memberlist.StateAlive {
+			n++
+		}
+	}
+	return n
+}
+
+// UpdateMeta publishes new metadata for this node; it waits up to timeout
+// for the update to be broadcast.
+func (m *Membership) UpdateMeta(meta Meta, timeout time.Duration) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	if _, err := meta.encode(memberlist.MetaMaxSize); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.meta = meta
+	m.mu.Unlock()
+	return m.list.UpdateNode(timeout)
+}
+
+func (m *Membership) toMember(n *memberlist.Node) Member {
+	id, err := security.ParseNodeID(n.Name)
+	if err != nil {
+		return Member{}
+	}
+	m.mu.Lock()
+	since := m.since[id]
+	m.mu.Unlock()
+	return Member{ID: id, Addr: n.Address(), State: stateOf(n.State), Meta: decodeMeta(n.Meta), Since: since}
+}
+
+func (m *Membership) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// Leave announces that this node is leaving, so others mark it left rather
+// than dead, waiting up to Config.LeaveTimeout for the broadcast.
+func (m *Membership) Leave() error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	if err := m.list.Leave(m.cfg.LeaveTimeout); err != nil {
+		return fmt.Errorf("macula: leave: %w", err)
+	}
+	return nil
+}
+
+// Close stops the protocol without announcing anything (call Leave first
+// for a graceful exit), ends every watch, and waits for all goroutines.
+func (m *Membership) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	// A probe's ack timer runs for the probe interval scaled by memberlist's
+	// health score (awareness): read the score before shutting down.
+	probeTimeout := m.cfg.ProbeInterval * time.Duration(m.list.GetHealthScore()+1)
+	err := m.list.Shutdown()
+	m.cancel()
+	// memberlist does not stop a probe in flight on Shutdown: that goroutine
+	// ends when the probe's ack timer fires, at most probeTimeout after the
+	// last packet. Wait for it, so Close leaves nothing running.
+	for {
+		last := time.Unix(0, m.tr.lastActivity.Load())
+		wait := time.Until(last.Add(probeTimeout))
+		if wait <= 0 {
+			break
+		}
+		time.Sleep(wait)
+	}
+	m.wg.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("macula: membership shutdown: %w", err)
+	}
+	return nil
+}
+
+// delegate answers memberlist's questions about this node.
+type delegate Membership
+
+// NodeMeta implements memberlist.Delegate.
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	meta := d.meta
+	d.mu.Unlock()
+	b, err := meta.encode(limit)
+	if err != nil {
+		d.log.Error("node metadata does not fit", zap.Error(err))
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg implements memberlist.Delegate; Macula sends no user messages.
+func (d *delegate) NotifyMsg([]byte) {}
+
+// GetBroadcasts implements memberlist.Delegate.
+func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
+
+// LocalState implements memberlist.Delegate.
+func (d *delegate) LocalState(bool) []byte { return nil }
+
+// MergeRemoteState implements memberlist.Delegate.
+func (d *delegate) MergeRemoteState([]byte, bool) {}
+
+// eventDelegate turns memberlist's callbacks into Events. memberlist calls
+// it with its state lock held: it must not block.
+type eventDelegate Membership
+
+// NotifyJoin implements memberlist.EventDelegate.
+func (e *eventDelegate) NotifyJoin(n *memberlist.Node) { (*Membership)(e).changed(EventJoin, n) }
+
+// NotifyLeave implements memberlist.EventDelegate.
+func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
+	typ := EventFail
+	if n.State == memberlist.StateLeft {
+		typ = EventLeave
+	}
+	(*Membership)(e).changed(typ, n)
+}
+
+// NotifyUpdate implements memberlist.EventDelegate.
+func (e *eventDelegate) NotifyUpdate(n *memberlist.Node) { (*Membership)(e).changed(EventUpdate, n) }
+
+func (m *Membership) changed(typ EventType, n *memberlist.Node) {
+	id, err := security.ParseNodeID(n.Name)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	mem := Member{ID: id, Addr: n.Address(), State: stateOf(n.State), Meta: decodeMeta(n.Meta), Since: now}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if typ != EventUpdate {
+		m.since[id] = now
+	} else {
+		mem.Since = m.since[id]
+	}
+	switch typ {
+	case EventJoin:
+		delete(m.gone, id)
+	case EventLeave, EventFail:
+		m.gone[id] = mem
+	}
+	ev := Event{Type: typ, Member: mem}
+	for w := range m.watchers {
+		w.push(ev)
+	}
+	m.log.Debug("member "+typ.String(), zap.Stringer("member", id), zap.Stringer("state", mem.State))
+}
