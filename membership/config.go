@@ -39,7 +39,12 @@ type Config struct {
 	// LeaveTimeout bounds the wait for a graceful leave to be broadcast (2 s).
 	LeaveTimeout time.Duration
 	// Retention is how long dead and left members stay listed (5 min).
+	// Dead members (not left ones) are retried for as long.
 	Retention time.Duration
+	// ReconnectInterval is how often this node tries to rejoin one random
+	// dead member, which heals a partition after memberlist has stopped
+	// gossiping to the other side (10 s).
+	ReconnectInterval time.Duration
 	// Tags are free-form labels published with this node's metadata.
 	Tags map[string]string
 }
@@ -59,6 +64,7 @@ func DefaultConfig() Config {
 		GossipToTheDeadTime:     30 * time.Second,
 		LeaveTimeout:            2 * time.Second,
 		Retention:               5 * time.Minute,
+		ReconnectInterval:       10 * time.Second,
 	}
 }
 
@@ -87,9 +93,10 @@ func (c Config) withDefaults() (Config, error) {
 	fillDur(&c.GossipToTheDeadTime, d.GossipToTheDeadTime)
 	fillDur(&c.LeaveTimeout, d.LeaveTimeout)
 	fillDur(&c.Retention, d.Retention)
+	fillDur(&c.ReconnectInterval, d.ReconnectInterval)
 	switch {
 	case c.ProbeInterval < 0, c.ProbeTimeout < 0, c.GossipInterval < 0, c.PushPullInterval < 0,
-		c.GossipToTheDeadTime < 0, c.LeaveTimeout < 0, c.Retention < 0:
+		c.GossipToTheDeadTime < 0, c.LeaveTimeout < 0, c.Retention < 0, c.ReconnectInterval < 0:
 		return c, fmt.Errorf("%w: durations must not be negative", ErrInvalidConfig)
 	case c.IndirectChecks < 0, c.SuspicionMult < 0, c.SuspicionMaxTimeoutMult < 0, c.GossipNodes < 0, c.RetransmitMult < 0:
 		return c, fmt.Errorf("%w: counts must not be negative", ErrInvalidConfig)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/org/macula/security"
 )
 
@@ -18,7 +16,9 @@ const (
 	// StateAlive: the member answers probes.
 	StateAlive State = iota
 	// StateSuspect: the member missed probes and will be declared dead unless
-	// it refutes the suspicion in time.
+	// it refutes the suspicion in time. memberlist does not expose
+	// suspicion through its API, so members are reported alive until
+	// declared dead; the state is kept for when it does.
 	StateSuspect
 	// StateDead: the member failed without announcing it.
 	StateDead
@@ -43,18 +43,6 @@ func (s State) String() string {
 // MarshalText encodes the state as its name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-func stateOf(s memberlist.NodeStateType) State {
-	switch s {
-	case memberlist.StateSuspect:
-		return StateSuspect
-	case memberlist.StateDead:
-		return StateDead
-	case memberlist.StateLeft:
-		return StateLeft
-	}
-	return StateAlive
-}
-
 // Meta is the metadata a node publishes about itself. Encoded, it must fit
 // memberlist's 512-byte limit.
 type Meta struct {
@@ -66,6 +54,10 @@ type Meta struct {
 	Tags map[string]string `json:"t,omitempty"`
 	// Links are the node's current overlay neighbours (see package topology).
 	Links []security.NodeID `json:"l,omitempty"`
+	// Leaving is set by a node about to leave gracefully. memberlist reports
+	// a departure the same way whether the node left or failed, so this
+	// flag is what tells the two apart.
+	Leaving bool `json:"x,omitempty"`
 }
 
 func (m Meta) encode(limit int) ([]byte, error) {

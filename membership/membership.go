@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
 )
 
 // datagramBudget is memberlist's largest packet: it must fit one QUIC
@@ -34,6 +36,8 @@ type Membership struct {
 	since    map[security.NodeID]time.Time
 	watchers map[*watcher]struct{}
 	closed   bool
+	known    map[security.NodeID]bool      // alive or suspect in memberlist
+	syncing  map[security.NodeID]time.Time // last contact-triggered sync
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,9 +68,12 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 		cfg: cfg, self: nw.ID(), log: log.Named("membership"), meta: meta,
 		gone: make(map[security.NodeID]Member), since: make(map[security.NodeID]time.Time),
 		watchers: make(map[*watcher]struct{}),
+		known:    make(map[security.NodeID]bool),
+		syncing:  make(map[security.NodeID]time.Time),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.tr = newQUICTransport(nw, advertise, cfg.ProbeInterval*5, m.log)
+	m.tr.onContact = m.contact
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.self.String()
@@ -95,7 +102,62 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 		return nil, fmt.Errorf("macula: start membership: %w", err)
 	}
 	m.list = list
+	m.wg.Go(m.reconnectLoop)
 	return m, nil
+}
+
+// contactSyncInterval limits contact-triggered state exchanges per peer.
+const contactSyncInterval = 5 * time.Second
+
+// contact runs for every packet from a connected peer. A peer that reaches
+// us is a verified node of our realm (mutual TLS); if memberlist has not
+// heard of it (its alive message missed us, which epidemic gossip allows
+// with small probability per pair), a state exchange with it fixes that at
+// once instead of at the next periodic push/pull, 30 s or more away.
+func (m *Membership) contact(from transport.PeerInfo) {
+	m.mu.Lock()
+	if m.closed || m.known[from.ID] || from.ID == m.self || time.Since(m.syncing[from.ID]) < contactSyncInterval {
+		m.mu.Unlock()
+		return
+	}
+	m.syncing[from.ID] = time.Now()
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		addr := from.RemoteAddr.String()
+		if _, err := m.list.Join([]string{from.ID.String() + "/" + addr}); err != nil {
+			m.log.Debug("state exchange with an unknown peer failed", zap.Stringer("peer", from.ID), zap.Error(err))
+		}
+	}()
+}
+
+// reconnectLoop rejoins one random dead member every ReconnectInterval
+// (jittered), so two sides of a healed partition find each other again.
+func (m *Membership) reconnectLoop() {
+	for {
+		wait := m.cfg.ReconnectInterval/2 + rand.N(m.cfg.ReconnectInterval/2+1)
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		var dead []Member
+		m.mu.Lock()
+		for _, g := range m.gone {
+			if g.State == StateDead && time.Since(g.Since) <= m.cfg.Retention {
+				dead = append(dead, g)
+			}
+		}
+		m.mu.Unlock()
+		if len(dead) == 0 {
+			continue
+		}
+		target := dead[rand.N(len(dead))]
+		if _, err := m.list.Join([]string{target.ID.String() + "/" + target.Addr}); err != nil {
+			m.log.Debug("reconnect to dead member failed", zap.Stringer("member", target.ID), zap.Error(err))
+		}
+	}
 }
 
 // advertiseAddr is the address other members reach this node at: the first
@@ -171,15 +233,7 @@ func (m *Membership) Member(id security.NodeID) (Member, bool) {
 }
 
 // NumAlive is the number of alive members, this node included.
-func (m *Membership) NumAlive() int {
-	n := 0
-	for _, mem := range m.list.Members() {
-		if mem.State == memberlist.StateAlive {
-			n++
-		}
-	}
-	return n
-}
+func (m *Membership) NumAlive() int { return m.list.NumMembers() }
 
 // UpdateMeta publishes new metadata for this node; it waits up to timeout
 // for the update to be broadcast.
@@ -204,7 +258,7 @@ func (m *Membership) toMember(n *memberlist.Node) Member {
 	m.mu.Lock()
 	since := m.since[id]
 	m.mu.Unlock()
-	return Member{ID: id, Addr: n.Address(), State: stateOf(n.State), Meta: decodeMeta(n.Meta), Since: since}
+	return Member{ID: id, Addr: n.Address(), State: StateAlive, Meta: decodeMeta(n.Meta), Since: since}
 }
 
 func (m *Membership) isClosed() bool {
@@ -214,10 +268,18 @@ func (m *Membership) isClosed() bool {
 }
 
 // Leave announces that this node is leaving, so others mark it left rather
-// than dead, waiting up to Config.LeaveTimeout for the broadcast.
+// than dead. It first publishes Meta.Leaving, then memberlist's leave
+// message, waiting up to Config.LeaveTimeout for each broadcast.
 func (m *Membership) Leave() error {
 	if m.isClosed() {
 		return ErrClosed
+	}
+	m.mu.Lock()
+	meta := m.meta
+	m.mu.Unlock()
+	meta.Leaving = true
+	if err := m.UpdateMeta(meta, m.cfg.LeaveTimeout); err != nil {
+		m.log.Debug("leaving flag not confirmed as broadcast", zap.Error(err))
 	}
 	if err := m.list.Leave(m.cfg.LeaveTimeout); err != nil {
 		return fmt.Errorf("macula: leave: %w", err)
@@ -295,8 +357,11 @@ func (e *eventDelegate) NotifyJoin(n *memberlist.Node) { (*Membership)(e).change
 
 // NotifyLeave implements memberlist.EventDelegate.
 func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
+	// memberlist passes a Node whose State field is not maintained (its
+	// own nodeState shadows it), so left and dead are told apart by the
+	// Leaving flag the node published before it left.
 	typ := EventFail
-	if n.State == memberlist.StateLeft {
+	if decodeMeta(n.Meta).Leaving {
 		typ = EventLeave
 	}
 	(*Membership)(e).changed(typ, n)
@@ -311,7 +376,14 @@ func (m *Membership) changed(typ EventType, n *memberlist.Node) {
 		return
 	}
 	now := time.Now()
-	mem := Member{ID: id, Addr: n.Address(), State: stateOf(n.State), Meta: decodeMeta(n.Meta), Since: now}
+	state := StateAlive
+	switch typ {
+	case EventFail:
+		state = StateDead
+	case EventLeave:
+		state = StateLeft
+	}
+	mem := Member{ID: id, Addr: n.Address(), State: state, Meta: decodeMeta(n.Meta), Since: now}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if typ != EventUpdate {
@@ -322,8 +394,10 @@ func (m *Membership) changed(typ EventType, n *memberlist.Node) {
 	switch typ {
 	case EventJoin:
 		delete(m.gone, id)
+		m.known[id] = true
 	case EventLeave, EventFail:
 		m.gone[id] = mem
+		delete(m.known, id)
 	}
 	ev := Event{Type: typ, Member: mem}
 	for w := range m.watchers {

@@ -27,7 +27,7 @@ const (
 
 const (
 	maxPacketSize     = 64 << 10 // memberlist packets sent over a stream
-	maxPendingPackets = 16       // held per address while dialing
+	maxPendingPackets = 64       // held per address while dialing
 	packetQueue       = 1024
 )
 
@@ -49,6 +49,10 @@ type quicTransport struct {
 	mu      sync.Mutex
 	closed  bool
 	pending map[string]*pendingDial // by address
+
+	// onContact is called for every packet from a connected peer; the
+	// Membership uses it to learn peers it has not heard of.
+	onContact func(from transport.PeerInfo)
 
 	// lastActivity is when a packet last went out or came in (Unix nanos).
 	// memberlist's probe goroutines wait up to a probe interval after that.
@@ -102,7 +106,16 @@ func (t *quicTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 // yet connected is held while the connection is dialed in the background.
 func (t *quicTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	now := time.Now()
+	// Refuse once shut down, so a probe memberlist starts after Shutdown
+	// ends at once; record activity under the same lock, so Close sees
+	// every packet that did go out.
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return now, ErrClosed
+	}
 	t.lastActivity.Store(now.UnixNano())
+	t.mu.Unlock()
 	id, ok := t.idFor(a)
 	if ok {
 		err := t.sendPacket(id, b)
@@ -239,6 +252,9 @@ func (t *quicTransport) DialAddressTimeout(a memberlist.Address, timeout time.Du
 // behind, the packet is dropped, as UDP would.
 func (t *quicTransport) handleDatagram(from transport.PeerInfo, payload []byte) {
 	t.deliver(from.RemoteAddr, append([]byte(nil), payload...))
+	if t.onContact != nil {
+		t.onContact(from)
+	}
 }
 
 func (t *quicTransport) deliver(from net.Addr, b []byte) {

@@ -36,6 +36,8 @@ type peerConn struct {
 	pingMu    sync.Mutex
 	nextNonce uint64
 	pings     map[uint64]chan struct{}
+
+	datagrams chan []byte // drained by datagramSender
 }
 
 func (pc *peerConn) info() PeerInfo {

@@ -15,6 +15,16 @@ import (
 // the connection; send it on a stream instead.
 var ErrDatagramTooLarge = errors.New("macula: datagram too large")
 
+const (
+	// MaxDatagramPayload is the largest payload SendDatagram accepts. QUIC
+	// packets start at 1280 bytes; after headers, the AEAD tag, the frame
+	// header and our type byte, 1150 bytes always fit.
+	MaxDatagramPayload = 1150
+	// datagramQueueLen is how many datagrams wait per connection for the
+	// sender; more are dropped, as a full UDP socket buffer would.
+	datagramQueueLen = 256
+)
+
 // DatagramHandler receives one datagram's payload (after its type byte) from
 // a connected peer. It is called on the connection's datagram goroutine: it
 // must not block; copy payload if it is kept.
@@ -38,12 +48,18 @@ func (t *Transport) datagramHandler(typ protocol.StreamType) DatagramHandler {
 	return t.datagramHandlers[typ]
 }
 
-// SendDatagram sends payload as one unreliable QUIC datagram, prefixed by
-// typ, to a connected peer. It never blocks. A payload that does not fit
-// fails with ErrDatagramTooLarge.
+// SendDatagram queues payload, prefixed by typ, to go to a connected peer
+// as one unreliable QUIC datagram. It never blocks: quic-go's own
+// SendDatagram blocks while its small queue is full (a slow or dead peer),
+// so each connection has a bounded queue drained by its own goroutine, and
+// a datagram that finds the queue full is dropped and counted, like a UDP
+// packet. A payload over MaxDatagramPayload fails with ErrDatagramTooLarge.
 func (t *Transport) SendDatagram(id security.NodeID, typ protocol.StreamType, payload []byte) error {
 	if t.isClosing() {
 		return ErrClosed
+	}
+	if len(payload) > MaxDatagramPayload {
+		return fmt.Errorf("%w: %d bytes, at most %d fit", ErrDatagramTooLarge, len(payload), MaxDatagramPayload)
 	}
 	pc := t.peers.get(id)
 	if pc == nil {
@@ -52,15 +68,35 @@ func (t *Transport) SendDatagram(id security.NodeID, typ protocol.StreamType, pa
 	buf := make([]byte, 1+len(payload))
 	buf[0] = byte(typ)
 	copy(buf[1:], payload)
-	err := pc.conn.SendDatagram(buf)
-	var tooLarge *quic.DatagramTooLargeError
-	if errors.As(err, &tooLarge) {
-		return fmt.Errorf("%w: %d bytes, at most %d fit", ErrDatagramTooLarge, len(payload), tooLarge.MaxDatagramPayloadSize-1)
-	}
-	if err != nil {
-		return fmt.Errorf("datagram to %s: %w", id.Short(), err)
+	select {
+	case pc.datagrams <- buf:
+	default:
+		t.datagramsDropped.Add(1)
 	}
 	return nil
+}
+
+// DatagramsDropped counts datagrams dropped because a connection's send
+// queue was full or the peer could not take them.
+func (t *Transport) DatagramsDropped() uint64 { return t.datagramsDropped.Load() }
+
+// datagramSender drains the connection's datagram queue until it closes.
+func (pc *peerConn) datagramSender() {
+	done := pc.conn.Context().Done()
+	for {
+		select {
+		case <-done:
+			return
+		case buf := <-pc.datagrams:
+			if err := pc.conn.SendDatagram(buf); err != nil {
+				pc.t.datagramsDropped.Add(1)
+				var tooLarge *quic.DatagramTooLargeError
+				if !errors.As(err, &tooLarge) {
+					return // the connection is closing
+				}
+			}
+		}
+	}
 }
 
 // datagramLoop hands every datagram of the connection to its handler.

@@ -215,7 +215,8 @@ func (t *Transport) newPeerConn(conn *quic.Conn, ctrl *quic.Stream, r *protocol.
 		t: t, conn: conn, id: id, hello: hello, outbound: outbound,
 		dialer: dialer, dialSeq: dialSeq, remoteInstance: hello.GetInstance(),
 		connectedAt: time.Now(), ctrl: ctrl, ctrlReader: r,
-		pings: make(map[uint64]chan struct{}),
+		pings:     make(map[uint64]chan struct{}),
+		datagrams: make(chan []byte, datagramQueueLen),
 	}
 }
 
@@ -253,6 +254,7 @@ func (t *Transport) register(pc *peerConn) (*peerConn, bool) {
 	}
 	t.goFunc(pc.acceptLoop)
 	t.goFunc(pc.datagramLoop)
+	t.goFunc(pc.datagramSender)
 	return pc, true
 }
 

@@ -38,6 +38,8 @@ type Transport struct {
 	dialSeq  atomic.Uint64
 	peers    *peerTable
 
+	datagramsDropped atomic.Uint64
+
 	handlersMu       sync.RWMutex
 	handlers         map[protocol.StreamType]StreamHandler
 	datagramHandlers map[protocol.StreamType]DatagramHandler

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,6 +33,12 @@ func WithLatency(d time.Duration) Option {
 	return func(m *Mesh) { m.latency.Store(int64(d)) }
 }
 
+// WithBootstrapTo makes every member start with member i's address as its
+// bootstrap address (WithBootstrap), as an operator would configure a seed.
+func WithBootstrapTo(i int) Option {
+	return func(m *Mesh) { m.bootstrap = &i }
+}
+
 // WithSeed seeds the router's packet-loss randomness (default 1).
 func WithSeed(seed uint64) Option {
 	return func(m *Mesh) { m.seed = seed }
@@ -53,13 +60,14 @@ type Member struct {
 
 // Mesh is a set of nodes on one simulated network.
 type Mesh struct {
-	t        testing.TB
-	router   *router
-	members  []*Member
-	nodeOpts []macula.Option
-	latency  atomic.Int64
-	seed     uint64
-	closed   bool
+	t         testing.TB
+	router    *router
+	members   []*Member
+	nodeOpts  []macula.Option
+	latency   atomic.Int64
+	seed      uint64
+	bootstrap *int
+	closed    bool
 }
 
 // New starts n nodes, each on its own simulated endpoint, not yet connected
@@ -73,12 +81,15 @@ func New(t testing.TB, n int, opts ...Option) *Mesh {
 		o(m)
 	}
 	m.router = newRouter(m.seed)
+	if m.bootstrap != nil {
+		m.nodeOpts = append(m.nodeOpts, macula.WithBootstrap(addrOf(*m.bootstrap).String()))
+	}
 	for i := range n {
 		id, err := security.GenerateIdentity()
 		require.NoError(t, err)
 		mem := &Member{
 			Index:    i,
-			Addr:     &net.UDPAddr{IP: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)+1), Port: 4433},
+			Addr:     addrOf(i),
 			Identity: id,
 		}
 		m.members = append(m.members, mem)
@@ -86,6 +97,11 @@ func New(t testing.TB, n int, opts ...Option) *Mesh {
 	}
 	t.Cleanup(m.Close)
 	return m
+}
+
+// addrOf is member i's simulated address.
+func addrOf(i int) *net.UDPAddr {
+	return &net.UDPAddr{IP: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)+1), Port: 4433}
 }
 
 // start brings a member's endpoint and node up.
@@ -164,17 +180,41 @@ func (m *Mesh) SetLoss(p float64) { m.router.setLoss(p) }
 // PacketStats returns how many packets were sent and how many dropped.
 func (m *Mesh) PacketStats() (sent, dropped uint64) { return m.router.stats() }
 
-// Kill stops member i abruptly: its packets stop flowing first, so no peer
-// hears a goodbye, then its node is closed.
-func (m *Mesh) Kill(i int) {
+// Kill stops the given members abruptly and at the same instant: their
+// packets stop flowing first, so no peer hears a goodbye, then their nodes
+// are closed (concurrently; closing takes some virtual time).
+func (m *Mesh) Kill(members ...int) {
+	var victims []*Member
+	for _, i := range members {
+		if mem := m.members[i]; mem.node != nil {
+			m.router.setDead(mem.Addr.String(), true)
+			victims = append(victims, mem)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, mem := range victims {
+		wg.Go(func() {
+			_ = mem.node.Close()
+			_ = mem.link.Close()
+		})
+	}
+	wg.Wait()
+	for _, mem := range victims {
+		mem.node, mem.link = nil, nil
+	}
+}
+
+// Stop closes member i gracefully: it leaves the realm (others see it
+// left, not dead) and its slot is empty until Restart.
+func (m *Mesh) Stop(i int) error {
 	mem := m.members[i]
 	if mem.node == nil {
-		return
+		return nil
 	}
-	m.router.setDead(mem.Addr.String(), true)
-	_ = mem.node.Close()
+	err := mem.node.Close()
 	_ = mem.link.Close()
 	mem.node, mem.link = nil, nil
+	return err
 }
 
 // Restart starts a killed member again with the same identity and address,
@@ -203,17 +243,20 @@ func (m *Mesh) WaitFor(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// Close stops every node and link. It is called by t.Cleanup.
+// Close stops every node (concurrently) and link. It is called by
+// t.Cleanup.
 func (m *Mesh) Close() {
 	if m.closed {
 		return
 	}
 	m.closed = true
+	var wg sync.WaitGroup
 	for _, mem := range m.members {
 		if mem.node != nil {
-			_ = mem.node.Close()
+			wg.Go(func() { _ = mem.node.Close() })
 		}
 	}
+	wg.Wait()
 	for _, mem := range m.members {
 		if mem.link != nil {
 			_ = mem.link.Close()
