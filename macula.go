@@ -7,12 +7,15 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/discovery"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/security"
+	"github.com/org/macula/topology"
 	"github.com/org/macula/transport"
 )
 
@@ -56,8 +59,13 @@ type Node struct {
 	identity  *security.Identity
 	tr        *transport.Transport
 	members   *membership.Membership
+	topo      atomic.Pointer[topology.Manager]
 	log       *zap.Logger
 	advertise []string
+
+	discoveryRunner   *discovery.Runner
+	mdnsAdvertiser    *discovery.Advertiser
+	dialingDiscovered dialing
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -115,6 +123,7 @@ func New(opts ...Option) (*Node, error) {
 		advertise = []string{defaultAdvertiseAddr(conn.LocalAddr())}
 	}
 	n := &Node{cfg: cfg, identity: id, log: log, advertise: advertise}
+	n.dialingDiscovered.addrs = make(map[string]bool)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	tr, err := transport.New(transport.Config{
 		Identity:         id,
@@ -128,6 +137,7 @@ func New(opts ...Option) (*Node, error) {
 		HandshakeTimeout: cfg.handshakeTimeout,
 		MaxFrameSize:     cfg.maxFrameSize,
 		Logger:           log,
+		OnPeerChange:     n.onPeerChange,
 	})
 	if err != nil {
 		n.cancel()
@@ -145,6 +155,14 @@ func New(opts ...Option) (*Node, error) {
 		if errors.Is(err, membership.ErrInvalidConfig) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
+		return nil, err
+	}
+	if err := n.startTopology(); err != nil {
+		n.shutdown()
+		return nil, err
+	}
+	if err := n.startDiscovery(); err != nil {
+		n.shutdown()
 		return nil, err
 	}
 	if cfg.realmCA == nil {
@@ -258,12 +276,29 @@ func (n *Node) dial(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	peer, err := n.tr.Dial(ctx, udp, tg.expected)
-	if err != nil {
-		return err
+	// An address we already have a connection to is not dialed again: a
+	// second dial would replace the working connection (a node's later dial
+	// wins) and cut the streams running on it.
+	peer, connected := n.tr.PeerByAddr(udp.String())
+	if !connected || (!tg.expected.IsZero() && peer.ID != tg.expected) {
+		peer, err = n.tr.Dial(ctx, udp, tg.expected)
+		if err != nil {
+			return err
+		}
 	}
-	// Exchange membership state over the new connection, so both views merge.
-	return n.members.Join(peer.ID, udp.String())
+	// Exchange membership state over the connection, so both views merge.
+	// If the exchange ran on a connection that lost to a simultaneous dial
+	// from the peer, the peer is still connected on the winning one: retry.
+	var err2 error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err2 = n.members.Join(peer.ID, udp.String()); err2 == nil {
+			return nil
+		}
+		if _, connected := n.tr.Peer(peer.ID); !connected || ctx.Err() != nil {
+			break
+		}
+	}
+	return err2
 }
 
 // bootstrap dials addr until it is reached once, backing off exponentially
@@ -320,7 +355,7 @@ func (n *Node) Member(id NodeID) (Member, bool) { return n.members.Member(id) }
 func (n *Node) WatchMembers(ctx context.Context) <-chan MemberEvent { return n.members.Watch(ctx) }
 
 // Close leaves the realm gracefully (others mark this node left, not
-// dead), disconnects from every peer, closes the socket and waits until
+// dead), stops discovery and the overlay, disconnects from every peer, closes the socket and waits until
 // every goroutine of the node has stopped. It is idempotent; calls after the
 // first return nil at once.
 func (n *Node) Close() error {
@@ -329,13 +364,27 @@ func (n *Node) Close() error {
 		n.lifeMu.Lock()
 		n.closing = true
 		n.lifeMu.Unlock()
-		n.cancel()
 		if lerr := n.members.Leave(); lerr != nil {
 			n.log.Debug("graceful leave incomplete", zap.Error(lerr))
 		}
-		err = errors.Join(n.members.Close(), n.tr.Close())
-		n.wg.Wait()
+		err = n.shutdown()
 		n.log.Info("node closed")
 	})
+	return err
+}
+
+// shutdown stops every part of the node, the transport last, and waits for
+// all of the node's goroutines.
+func (n *Node) shutdown() error {
+	n.lifeMu.Lock()
+	n.closing = true
+	n.lifeMu.Unlock()
+	n.cancel()
+	n.closeDiscovery(context.Background())
+	if topo := n.topo.Load(); topo != nil {
+		_ = topo.Close()
+	}
+	err := errors.Join(n.members.Close(), n.tr.Close())
+	n.wg.Wait()
 	return err
 }

@@ -9,9 +9,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/discovery"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
+	"github.com/org/macula/topology"
 	"github.com/org/macula/transport"
 )
 
@@ -51,6 +53,9 @@ type config struct {
 	maxFrameSize     int
 	advertiseAddrs   []string
 	membership       MembershipConfig
+	topologyK        int
+	discovery        []discovery.Source
+	mdns             *mdnsOptions
 }
 
 func defaultConfig() *config {
@@ -70,6 +75,9 @@ func defaultConfig() *config {
 		maxFrameSize:     DefaultMaxFrameSize,
 		advertiseAddrs:   nil, // the bound address
 		membership:       membership.DefaultConfig(),
+		topologyK:        topology.DefaultK,
+		discovery:        nil, // no discovery sources
+		mdns:             nil, // no mDNS
 	}
 }
 
@@ -288,6 +296,50 @@ func WithAdvertiseAddrs(addrs ...string) Option {
 func WithMembershipConfig(cfg MembershipConfig) Option {
 	return func(c *config) error {
 		c.membership = cfg
+		return nil
+	}
+}
+
+// WithTopology sets k, the number of long-lived overlay links each node
+// keeps. The nodes choose their links so that the overlay is a k-connected
+// graph (a Harary graph over the members in node-ID order: for k = 2, a
+// ring), and re-dial lost links with exponential backoff and jitter.
+// Default: 2.
+func WithTopology(k int) Option {
+	return func(c *config) error {
+		if k < 1 {
+			return invalid("topology degree must be at least 1, got %d", k)
+		}
+		c.topologyK = k
+		return nil
+	}
+}
+
+// WithDiscovery adds sources of bootstrap addresses (see package discovery:
+// static lists, mDNS, DNS SRV, Consul, Kubernetes). Each source is polled
+// continuously; every address it yields that the node is not connected to
+// is joined. A failing source is logged and retried with backoff.
+// Default: none.
+func WithDiscovery(sources ...discovery.Source) Option {
+	return func(c *config) error {
+		for _, s := range sources {
+			if s == nil {
+				return invalid("nil discovery source")
+			}
+		}
+		c.discovery = append(c.discovery, sources...)
+		return nil
+	}
+}
+
+// WithMDNS advertises this node on the local network with multicast DNS
+// (service _macula._udp, realm in the TXT record) and joins every node of
+// the same realm it finds there, so nodes on one LAN need no bootstrap
+// address. iface names the network interface to use; "" lets the system
+// choose. Default: off.
+func WithMDNS(iface string) Option {
+	return func(c *config) error {
+		c.mdns = &mdnsOptions{iface: iface}
 		return nil
 	}
 }

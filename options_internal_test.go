@@ -20,6 +20,8 @@ func TestEveryOptionHasADefault(t *testing.T) {
 		"packetConn":     "bind a UDP socket at listenAddr",
 		"keepAlive":      "a third of the idle timeout",
 		"advertiseAddrs": "the bound address",
+		"discovery":      "no discovery sources",
+		"mdns":           "no mDNS",
 	}
 	v := reflect.ValueOf(*defaultConfig())
 	for i := range v.NumField() {

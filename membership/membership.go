@@ -16,6 +16,10 @@ import (
 	"github.com/org/macula/transport"
 )
 
+// streamTimeout bounds a membership dial and state exchange (memberlist's
+// TCPTimeout): long enough for a busy seed to answer many joiners.
+const streamTimeout = 10 * time.Second
+
 // datagramBudget is memberlist's largest packet: it must fit one QUIC
 // datagram (about 1150 bytes of payload at quic-go's initial packet size);
 // a rare larger one goes over a stream.
@@ -33,10 +37,9 @@ type Membership struct {
 	mu       sync.Mutex
 	meta     Meta
 	gone     map[security.NodeID]Member // dead or left, kept for Retention
-	since    map[security.NodeID]time.Time
 	watchers map[*watcher]struct{}
 	closed   bool
-	known    map[security.NodeID]bool      // alive or suspect in memberlist
+	alive    map[security.NodeID]Member    // from memberlist's callbacks
 	syncing  map[security.NodeID]time.Time // last contact-triggered sync
 
 	ctx    context.Context
@@ -66,13 +69,13 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	}
 	m := &Membership{
 		cfg: cfg, self: nw.ID(), log: log.Named("membership"), meta: meta,
-		gone: make(map[security.NodeID]Member), since: make(map[security.NodeID]time.Time),
+		gone: make(map[security.NodeID]Member),
 		watchers: make(map[*watcher]struct{}),
-		known:    make(map[security.NodeID]bool),
+		alive:    make(map[security.NodeID]Member),
 		syncing:  make(map[security.NodeID]time.Time),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.tr = newQUICTransport(nw, advertise, cfg.ProbeInterval*5, m.log)
+	m.tr = newQUICTransport(nw, advertise, streamTimeout, m.log)
 	m.tr.onContact = m.contact
 
 	mc := memberlist.DefaultLANConfig()
@@ -94,7 +97,7 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	mc.RetransmitMult = cfg.RetransmitMult
 	mc.PushPullInterval = cfg.PushPullInterval
 	mc.GossipToTheDeadTime = cfg.GossipToTheDeadTime
-	mc.TCPTimeout = 5 * cfg.ProbeInterval
+	mc.TCPTimeout = streamTimeout
 	mc.DeadNodeReclaimTime = time.Nanosecond // a restarted node may rejoin at once
 	list, err := memberlist.Create(mc)
 	if err != nil {
@@ -116,7 +119,7 @@ const contactSyncInterval = 5 * time.Second
 // once instead of at the next periodic push/pull, 30 s or more away.
 func (m *Membership) contact(from transport.PeerInfo) {
 	m.mu.Lock()
-	if m.closed || m.known[from.ID] || from.ID == m.self || time.Since(m.syncing[from.ID]) < contactSyncInterval {
+	if _, known := m.alive[from.ID]; m.closed || known || from.ID == m.self || time.Since(m.syncing[from.ID]) < contactSyncInterval {
 		m.mu.Unlock()
 		return
 	}
@@ -192,48 +195,64 @@ func (m *Membership) Join(id security.NodeID, addr string) error {
 }
 
 // Local returns this node as a member.
-func (m *Membership) Local() Member { return m.toMember(m.list.LocalNode()) }
-
-// Members returns every known member, this node included: alive and suspect
-// members, and dead and left ones for Config.Retention after they went.
-func (m *Membership) Members() []Member {
-	nodes := m.list.Members()
-	out := make([]Member, 0, len(nodes))
-	seen := make(map[security.NodeID]bool, len(nodes))
-	for _, n := range nodes {
-		mem := m.toMember(n)
-		if mem.ID.IsZero() {
-			continue
-		}
-		seen[mem.ID] = true
-		out = append(out, mem)
-	}
+func (m *Membership) Local() Member {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if mem, ok := m.alive[m.self]; ok {
+		return mem
+	}
+	return Member{ID: m.self, State: StateAlive, Meta: m.meta}
+}
+
+// LocalMeta returns the metadata this node publishes.
+func (m *Membership) LocalMeta() Meta {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.meta
+}
+
+// Members returns every known member, this node included: alive members,
+// and dead and left ones for Config.Retention after they went.
+//
+// The table is kept from memberlist's event callbacks, which run under
+// memberlist's lock, rather than read from memberlist.Members: that returns
+// pointers into state memberlist keeps mutating, which races.
+func (m *Membership) Members() []Member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Member, 0, len(m.alive)+len(m.gone))
+	for _, mem := range m.alive {
+		out = append(out, mem)
+	}
 	for id, g := range m.gone {
 		if time.Since(g.Since) > m.cfg.Retention {
 			delete(m.gone, id)
 			continue
 		}
-		if !seen[id] {
-			out = append(out, g)
-		}
+		out = append(out, g)
 	}
 	return out
 }
 
 // Member returns one member by ID.
 func (m *Membership) Member(id security.NodeID) (Member, bool) {
-	for _, mem := range m.Members() {
-		if mem.ID == id {
-			return mem, true
-		}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mem, ok := m.alive[id]; ok {
+		return mem, true
+	}
+	if g, ok := m.gone[id]; ok && time.Since(g.Since) <= m.cfg.Retention {
+		return g, true
 	}
 	return Member{}, false
 }
 
 // NumAlive is the number of alive members, this node included.
-func (m *Membership) NumAlive() int { return m.list.NumMembers() }
+func (m *Membership) NumAlive() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.alive)
+}
 
 // UpdateMeta publishes new metadata for this node; it waits up to timeout
 // for the update to be broadcast.
@@ -248,17 +267,6 @@ func (m *Membership) UpdateMeta(meta Meta, timeout time.Duration) error {
 	m.meta = meta
 	m.mu.Unlock()
 	return m.list.UpdateNode(timeout)
-}
-
-func (m *Membership) toMember(n *memberlist.Node) Member {
-	id, err := security.ParseNodeID(n.Name)
-	if err != nil {
-		return Member{}
-	}
-	m.mu.Lock()
-	since := m.since[id]
-	m.mu.Unlock()
-	return Member{ID: id, Addr: n.Address(), State: StateAlive, Meta: decodeMeta(n.Meta), Since: since}
 }
 
 func (m *Membership) isClosed() bool {
@@ -386,18 +394,18 @@ func (m *Membership) changed(typ EventType, n *memberlist.Node) {
 	mem := Member{ID: id, Addr: n.Address(), State: state, Meta: decodeMeta(n.Meta), Since: now}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if typ != EventUpdate {
-		m.since[id] = now
-	} else {
-		mem.Since = m.since[id]
-	}
 	switch typ {
 	case EventJoin:
 		delete(m.gone, id)
-		m.known[id] = true
+		m.alive[id] = mem
+	case EventUpdate:
+		if prev, ok := m.alive[id]; ok {
+			mem.Since = prev.Since
+		}
+		m.alive[id] = mem
 	case EventLeave, EventFail:
+		delete(m.alive, id)
 		m.gone[id] = mem
-		delete(m.known, id)
 	}
 	ev := Event{Type: typ, Member: mem}
 	for w := range m.watchers {

@@ -1,0 +1,165 @@
+package macula
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/security"
+	"github.com/org/macula/topology"
+	"github.com/org/macula/transport"
+)
+
+// Graph is an overlay graph: nodes and the long-lived links between them.
+// It encodes as JSON (Graph.JSON) and Graphviz DOT (Graph.DOT).
+type Graph = topology.Graph
+
+// linkPublishInterval is how often a node compares its connected overlay
+// neighbours with what it last published in its membership metadata.
+const linkPublishInterval = time.Second
+
+// connector lets the topology manager dial members by ID.
+type connector Node
+
+// Connect dials the member at the address membership knows for it.
+func (c *connector) Connect(ctx context.Context, id security.NodeID) error {
+	n := (*Node)(c)
+	if _, ok := n.tr.Peer(id); ok {
+		return nil
+	}
+	mem, ok := n.members.Member(id)
+	if !ok {
+		return fmt.Errorf("connect %s: %w", id.Short(), ErrNotConnected)
+	}
+	ap, err := netip.ParseAddrPort(mem.Addr)
+	if err != nil {
+		return fmt.Errorf("connect %s: member address %q: %w", id.Short(), mem.Addr, err)
+	}
+	_, err = n.tr.Dial(ctx, net.UDPAddrFromAddrPort(ap), id)
+	return err
+}
+
+// Connected reports whether there is a connection to id.
+func (c *connector) Connected(id security.NodeID) bool {
+	_, ok := (*Node)(c).tr.Peer(id)
+	return ok
+}
+
+// startTopology starts the overlay manager, fed by membership changes and
+// connection losses, and the goroutine that publishes this node's links.
+func (n *Node) startTopology() error {
+	topo, err := topology.New(topology.Config{
+		Self:      n.ID(),
+		K:         n.cfg.topologyK,
+		Connector: (*connector)(n),
+		Logger:    n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	n.topo.Store(topo)
+	topo.Start()
+	events := n.members.Watch(n.ctx)
+	n.goFunc(func() {
+		topo.SetMembers(n.aliveIDs())
+		for range events {
+			topo.SetMembers(n.aliveIDs())
+		}
+	})
+	n.goFunc(n.publishLinks)
+	return nil
+}
+
+// onPeerChange is the transport's peer callback: a lost connection to an
+// overlay neighbour is re-dialed at once.
+func (n *Node) onPeerChange(ev transport.PeerEvent) {
+	if topo := n.topo.Load(); topo != nil && !ev.Connected {
+		topo.PeerDown(ev.Peer.ID)
+	}
+}
+
+// aliveIDs are the IDs of the alive members, this node included.
+func (n *Node) aliveIDs() []security.NodeID {
+	var ids []security.NodeID
+	for _, m := range n.members.Members() {
+		if m.State == MemberAlive {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+// currentLinks are the overlay neighbours this node is connected to.
+func (n *Node) currentLinks() []security.NodeID {
+	topo := n.topo.Load()
+	if topo == nil {
+		return nil
+	}
+	var links []security.NodeID
+	for _, id := range topo.Neighbours() {
+		if _, ok := n.tr.Peer(id); ok {
+			links = append(links, id)
+		}
+	}
+	slices.SortFunc(links, security.NodeID.Compare)
+	return links
+}
+
+// publishLinks keeps this node's links in its membership metadata, so any
+// node can draw the whole overlay (Node.Topology).
+func (n *Node) publishLinks() {
+	var published []security.NodeID
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(linkPublishInterval):
+		}
+		links := n.currentLinks()
+		if slices.Equal(links, published) {
+			continue
+		}
+		meta := n.members.LocalMeta()
+		meta.Links = links
+		if err := n.members.UpdateMeta(meta, linkPublishInterval); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Debug("publishing overlay links", zap.Error(err))
+		}
+		published = links
+	}
+}
+
+// Topology returns the overlay as this node sees it: every alive member,
+// and the links each member last published (this node's own are current).
+// Links to members that are not alive are left out.
+func (n *Node) Topology() *Graph {
+	g := topology.NewGraph()
+	alive := make(map[security.NodeID]bool)
+	for _, m := range n.members.Members() {
+		if m.State == MemberAlive {
+			alive[m.ID] = true
+			g.AddNode(m.ID, m.ID.Short())
+		}
+	}
+	for _, m := range n.members.Members() {
+		if !alive[m.ID] || m.ID == n.ID() {
+			continue
+		}
+		for _, l := range m.Meta.Links {
+			if alive[l] {
+				g.AddEdge(m.ID, l)
+			}
+		}
+	}
+	for _, l := range n.currentLinks() {
+		if alive[l] {
+			g.AddEdge(n.ID(), l)
+		}
+	}
+	return g
+}
