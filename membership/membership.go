@@ -69,7 +69,7 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	}
 	m := &Membership{
 		cfg: cfg, self: nw.ID(), log: log.Named("membership"), meta: meta,
-		gone: make(map[security.NodeID]Member),
+		gone:     make(map[security.NodeID]Member),
 		watchers: make(map[*watcher]struct{}),
 		alive:    make(map[security.NodeID]Member),
 		syncing:  make(map[security.NodeID]time.Time),
