@@ -288,17 +288,20 @@ func (n *Node) dial(ctx context.Context, addr string) error {
 	}
 	// Exchange membership state over the connection, so both views merge.
 	// If the exchange ran on a connection that lost to a simultaneous dial
-	// from the peer, the peer is still connected on the winning one: retry.
-	var err2 error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err2 = n.members.Join(peer.ID, udp.String()); err2 == nil {
+	// from the peer, the winning connection follows: wait for it, retry.
+	var joinErr error
+	for range 3 {
+		if joinErr = n.members.Join(peer.ID, udp.String()); joinErr == nil {
 			return nil
 		}
-		if _, connected := n.tr.Peer(peer.ID); !connected || ctx.Err() != nil {
+		wctx, cancel := context.WithTimeout(ctx, n.cfg.handshakeTimeout)
+		_, werr := n.tr.WaitPeer(wctx, peer.ID)
+		cancel()
+		if werr != nil {
 			break
 		}
 	}
-	return err2
+	return joinErr
 }
 
 // bootstrap dials addr until it is reached once, backing off exponentially

@@ -209,6 +209,17 @@ func (t *Transport) Ping(ctx context.Context, id security.NodeID) (time.Duration
 	return pc.ping(ctx)
 }
 
+// WaitPeer waits until the peer with the given ID is connected (at once if
+// it is) and returns it, or ctx's error. It serves callers whose connection
+// just lost to a simultaneous dial from the peer: the winning one follows.
+func (t *Transport) WaitPeer(ctx context.Context, id security.NodeID) (PeerInfo, error) {
+	pc, err := t.peers.wait(ctx, id)
+	if err != nil {
+		return PeerInfo{}, err
+	}
+	return pc.info(), nil
+}
+
 // PeerByAddr returns the connected peer whose connection runs to addr
 // ("host:port", as net.Addr.String prints it).
 func (t *Transport) PeerByAddr(addr string) (PeerInfo, bool) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/org/macula"
@@ -26,15 +27,22 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	// Three nodes, each on its own free UDP port of 127.0.0.1.
-	nodes := make([]*macula.Node, 3)
-	for i := range nodes {
+	// Three nodes, each on its own free UDP port of 127.0.0.1. They leave
+	// the mesh gracefully at the end, all at once.
+	var nodes []*macula.Node
+	defer func() {
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() { _ = n.Close() })
+		}
+		wg.Wait()
+	}()
+	for i := range 3 {
 		n, err := macula.New(macula.WithListenAddr("127.0.0.1:0"))
 		if err != nil {
 			return fmt.Errorf("start node %d: %w", i, err)
 		}
-		defer n.Close()
-		nodes[i] = n
+		nodes = append(nodes, n)
 		fmt.Printf("node %d  %s  listening on %s\n", i, n.ID().Short(), n.Addr())
 	}
 
@@ -69,16 +77,21 @@ func run() error {
 			fmt.Printf("  %s  %s  %-15s  ping rtt %v\n", p.ID.Short(), dir, p.RemoteAddr, rtt.Round(time.Microsecond))
 		}
 	}
+	fmt.Println()
+	for _, m := range nodes[0].Members() {
+		fmt.Printf("member %s  %-5s  %s\n", m.ID.Short(), m.State, m.Addr)
+	}
 	fmt.Println("\nmesh of 3 nodes connected")
 	return nil
 }
 
-// waitConnected waits until every node sees the two others.
+// waitConnected waits until every node is connected to the two others and
+// counts all three as members.
 func waitConnected(ctx context.Context, nodes []*macula.Node) error {
 	for {
 		done := true
 		for _, n := range nodes {
-			if len(n.Peers()) != len(nodes)-1 {
+			if len(n.Peers()) != len(nodes)-1 || len(n.Members()) != len(nodes) {
 				done = false
 			}
 		}
