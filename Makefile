@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PKGS      := ./...
 
-.PHONY: all test vet lint fmt-check fuzz generate bench demo
+.PHONY: all test vet lint fmt-check fuzz generate bench demo demo-mdns
 
 all: test
 
@@ -25,7 +25,7 @@ fmt-check:
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel 1; \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1; \
 	  done; \
 	done
 
@@ -38,3 +38,7 @@ bench:
 
 demo:
 	$(GO) run ./examples/quickstart
+
+## demo-mdns: the mDNS demo on a LAN interface (IFACE=eth0)
+demo-mdns:
+	$(GO) run ./examples/mdns -iface $(IFACE)
