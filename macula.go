@@ -367,6 +367,13 @@ func (n *Node) Close() error {
 		n.lifeMu.Lock()
 		n.closing = true
 		n.lifeMu.Unlock()
+		// Stop what changes membership metadata or dials peers first, then
+		// announce the leave.
+		n.cancel()
+		n.closeDiscovery(context.Background())
+		if topo := n.topo.Load(); topo != nil {
+			_ = topo.Close()
+		}
 		if lerr := n.members.Leave(); lerr != nil {
 			n.log.Debug("graceful leave incomplete", zap.Error(lerr))
 		}

@@ -264,6 +264,10 @@ func (m *Membership) UpdateMeta(meta Meta, timeout time.Duration) error {
 		return err
 	}
 	m.mu.Lock()
+	// Once leaving, always leaving: a concurrent update from a stale copy
+	// must not clear the flag, or peers would record a graceful leave as
+	// a failure.
+	meta.Leaving = meta.Leaving || m.meta.Leaving
 	m.meta = meta
 	m.mu.Unlock()
 	return m.list.UpdateNode(timeout)
