@@ -1,7 +1,6 @@
 package macula
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -126,7 +125,7 @@ func (n *Node) isSelfOrConnected(addr string) bool {
 }
 
 // closeDiscovery stops the discovery runner and the mDNS advertiser.
-func (n *Node) closeDiscovery(context.Context) {
+func (n *Node) closeDiscovery() {
 	if n.discoveryRunner != nil {
 		_ = n.discoveryRunner.Close()
 	}

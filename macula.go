@@ -358,22 +358,15 @@ func (n *Node) Member(id NodeID) (Member, bool) { return n.members.Member(id) }
 func (n *Node) WatchMembers(ctx context.Context) <-chan MemberEvent { return n.members.Watch(ctx) }
 
 // Close leaves the realm gracefully (others mark this node left, not
-// dead), stops discovery and the overlay, disconnects from every peer, closes the socket and waits until
-// every goroutine of the node has stopped. It is idempotent; calls after the
-// first return nil at once.
+// dead), stops discovery and the overlay, disconnects from every peer,
+// closes the socket and waits until every goroutine of the node has
+// stopped. It is idempotent; calls after the first return nil at once.
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
-		n.lifeMu.Lock()
-		n.closing = true
-		n.lifeMu.Unlock()
-		// Stop what changes membership metadata or dials peers first, then
+		// Stop what dials peers or changes membership metadata first, then
 		// announce the leave.
-		n.cancel()
-		n.closeDiscovery(context.Background())
-		if topo := n.topo.Load(); topo != nil {
-			_ = topo.Close()
-		}
+		n.stopActivity()
 		if lerr := n.members.Leave(); lerr != nil {
 			n.log.Debug("graceful leave incomplete", zap.Error(lerr))
 		}
@@ -383,17 +376,23 @@ func (n *Node) Close() error {
 	return err
 }
 
-// shutdown stops every part of the node, the transport last, and waits for
-// all of the node's goroutines.
-func (n *Node) shutdown() error {
+// stopActivity stops everything that dials peers or changes membership
+// metadata: background dials, discovery and the overlay. It is idempotent.
+func (n *Node) stopActivity() {
 	n.lifeMu.Lock()
 	n.closing = true
 	n.lifeMu.Unlock()
 	n.cancel()
-	n.closeDiscovery(context.Background())
+	n.closeDiscovery()
 	if topo := n.topo.Load(); topo != nil {
 		_ = topo.Close()
 	}
+}
+
+// shutdown stops every part of the node, the transport last, and waits for
+// all of the node's goroutines.
+func (n *Node) shutdown() error {
+	n.stopActivity()
 	err := errors.Join(n.members.Close(), n.tr.Close())
 	n.wg.Wait()
 	return err
