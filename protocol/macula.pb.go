@@ -1628,7 +1628,10 @@ type Record struct {
 	Signature []byte `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
 	// True when the owner withdrew the record; kept until expiry so the
 	// withdrawal replaces older copies.
-	Tombstone     bool `protobuf:"varint,9,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
+	Tombstone bool `protobuf:"varint,9,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
+	// The owner's 32-byte Ed25519 public key, so receivers can check the
+	// signature; its SHA-256 must equal owner.
+	OwnerKey      []byte `protobuf:"bytes,10,opt,name=owner_key,json=ownerKey,proto3" json:"owner_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1724,6 +1727,13 @@ func (x *Record) GetTombstone() bool {
 		return x.Tombstone
 	}
 	return false
+}
+
+func (x *Record) GetOwnerKey() []byte {
+	if x != nil {
+		return x.OwnerKey
+	}
+	return nil
 }
 
 // NodeInfo names a node and where to reach it.
@@ -2287,7 +2297,7 @@ const file_macula_proto_rawDesc = "" +
 	"\bRpcError\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12(\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x14.macula.v1.ErrorCodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xe8\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x85\x02\n" +
 	"\x06Record\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x12\n" +
@@ -2297,7 +2307,9 @@ const file_macula_proto_rawDesc = "" +
 	"\x11expires_unix_nano\x18\x06 \x01(\x03R\x0fexpiresUnixNano\x12\x10\n" +
 	"\x03seq\x18\a \x01(\x04R\x03seq\x12\x1c\n" +
 	"\tsignature\x18\b \x01(\fR\tsignature\x12\x1c\n" +
-	"\ttombstone\x18\t \x01(\bR\ttombstone\"9\n" +
+	"\ttombstone\x18\t \x01(\bR\ttombstone\x12\x1b\n" +
+	"\towner_key\x18\n" +
+	" \x01(\fR\bownerKey\"9\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\fR\x06nodeId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\"\"\n" +

@@ -23,6 +23,7 @@ func sampleRecord() *Record {
 		Seq:             3,
 		Signature:       bytes.Repeat([]byte{0x5a}, 64),
 		Tombstone:       true,
+		OwnerKey:        bytes.Repeat([]byte{0x3c}, 32),
 	}
 }
 

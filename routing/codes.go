@@ -1,0 +1,61 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/org/macula/protocol"
+)
+
+// ErrorCode returns the protocol code that carries err, an error of
+// [DHT.HandleStore], in a StoreResponse: [protocol.CodeOK] for nil,
+// [protocol.CodeRateLimited] for [ErrLimit], [protocol.CodeShutdown] for
+// [ErrClosed], [protocol.CodeInvalidArgument] for a refused record
+// ([ErrInvalidRecord], [ErrBadSignature], [ErrExpired], [ErrWrongKey],
+// [ErrStale]) and [protocol.CodeInternal] for anything else.
+func ErrorCode(err error) protocol.ErrorCode {
+	switch {
+	case err == nil:
+		return protocol.CodeOK
+	case errors.Is(err, ErrLimit):
+		return protocol.CodeRateLimited
+	case errors.Is(err, ErrClosed):
+		return protocol.CodeShutdown
+	case isRefusal(err):
+		return protocol.CodeInvalidArgument
+	}
+	return protocol.CodeInternal
+}
+
+// ErrorFromCode turns a StoreResponse's code and message back into an
+// error that wraps the sentinel [ErrorCode] mapped to the code: [ErrLimit],
+// [ErrClosed], or [ErrInvalidRecord] for every refused record (the wire
+// does not tell a bad signature from a stale record). It returns nil for
+// [protocol.CodeOK].
+func ErrorFromCode(code protocol.ErrorCode, message string) error {
+	var sentinel error
+	switch code {
+	case protocol.CodeOK:
+		return nil
+	case protocol.CodeRateLimited:
+		sentinel = ErrLimit
+	case protocol.CodeShutdown:
+		sentinel = ErrClosed
+	case protocol.CodeInvalidArgument:
+		sentinel = ErrInvalidRecord
+	default:
+		return fmt.Errorf("macula: store refused by peer (%s): %s", code, message)
+	}
+	return fmt.Errorf("%w: peer says: %s", sentinel, message)
+}
+
+// isRefusal reports whether err is a node refusing a record, as opposed to
+// the node being unreachable or failing.
+func isRefusal(err error) bool {
+	for _, s := range []error{ErrInvalidRecord, ErrBadSignature, ErrExpired, ErrWrongKey, ErrStale, ErrLimit} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}

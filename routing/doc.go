@@ -1,0 +1,64 @@
+// Package routing is Macula's Kademlia DHT: realm-scoped, signed records
+// through which publishers and callers find subscribers and providers
+// without any server.
+//
+// # Keys and records
+//
+// A key is SHA-256("macula/1/<realm>/<kind>/<name>") ([KeyFor]), with the
+// kinds [KindSub] (subscriptions, named by topic anchor), [KindRPC]
+// (procedure providers) and [KindNode] (node addresses). Under one key
+// every owner node may store one [Record]; the owner signs it with its
+// Ed25519 identity and carries its public key, so every node verifies a
+// record before storing it or handing it to a caller ([Record.Verify]).
+// A record expires ([Config].TTL, default 300 s) unless its owner
+// republishes it, which a started DHT does every TTL/2; a higher Seq
+// replaces a lower one, and a tombstone ([DHT.Remove]) hides the records
+// it replaces until it expires itself.
+//
+// # Routing
+//
+// The routing table is go-libp2p-kbucket with buckets of K (default 20)
+// peers. As in kbucket, nodes and keys sit at SHA-256 of their 32 bytes,
+// and distance is the XOR of those positions. Lookups are iterative, with
+// Alpha (default 3) queries in flight, and end when the K closest nodes
+// known have answered; every contact learned joins the table, and a node
+// that fails a query leaves it. Records are stored on the K nodes closest
+// to their key.
+//
+// The DHT does no networking itself: a [Querier] sends its queries (the
+// node's QUIC layer, or an in-memory network in tests), and the layer
+// that receives queries from peers answers them with [DHT.HandleFindNode],
+// [DHT.HandleFindValue] and [DHT.HandleStore].
+//
+// # Usage
+//
+//	d, err := routing.New(routing.Config{
+//		Self:     routing.Contact{ID: id.ID(), Addrs: []string{"192.0.2.1:4433"}},
+//		Realm:    "org.example.mesh",
+//		Identity: id,      // *security.Identity
+//		Querier:  querier, // sends FIND_NODE, FIND_VALUE and STORE to peers
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer d.Close()
+//	for _, c := range seeds { // from discovery, membership or handshakes
+//		d.AddPeer(c)
+//	}
+//	if err := d.Bootstrap(ctx); err != nil {
+//		return err
+//	}
+//	d.Start() // republish, expire, refresh, hand records to new close nodes
+//
+//	rec, err := d.NewRecord(routing.KindRPC, "billing.charge", providerInfo)
+//	if err != nil {
+//		return err
+//	}
+//	if err := d.Put(ctx, rec); err != nil { // republished until Remove
+//		return err
+//	}
+//	providers, err := d.Get(ctx, routing.KeyFor("org.example.mesh", routing.KindRPC, "billing.charge"))
+//
+// Every method is safe for concurrent use. Errors wrap the sentinels of
+// errors.go; test them with [errors.Is].
+package routing

@@ -1,0 +1,44 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"net"
+)
+
+// Sentinel errors returned by this package. They are always wrapped with
+// detail using %w, so test for them with [errors.Is], never by comparing
+// error strings.
+var (
+	// ErrInvalidRecord reports a record that is malformed: missing or
+	// oversized fields, an unknown kind, a lifetime beyond
+	// [MaxRecordLifetime], or a record this node may not publish.
+	ErrInvalidRecord = errors.New("macula: invalid record")
+	// ErrBadSignature reports a record whose signature does not verify, or
+	// whose owner key does not hash to its owner node ID.
+	ErrBadSignature = errors.New("macula: bad record signature")
+	// ErrExpired reports a record whose expiry time has passed.
+	ErrExpired = errors.New("macula: record expired")
+	// ErrWrongKey reports a record whose key is not
+	// [KeyFor](realm, kind, name) for the realm it was checked against.
+	ErrWrongKey = errors.New("macula: record key does not match its realm, kind and name")
+	// ErrLimit reports a store refused because a key or an owner already
+	// has the maximum number of records ([Config].MaxRecordsPerKey,
+	// [Config].MaxRecordsPerOwner).
+	ErrLimit = errors.New("macula: record limit reached")
+	// ErrStale reports a record older (lower Seq, or same Seq and earlier
+	// expiry) than the one already held from the same owner under the same
+	// key.
+	ErrStale = errors.New("macula: stale record")
+	// ErrNotFound reports that this node has no record of its own under the
+	// requested kind and name (see [DHT.Remove]).
+	ErrNotFound = errors.New("macula: record not found")
+	// ErrNoPeers reports that a record could be stored nowhere: no peer
+	// accepted it and this node is not among the closest to its key.
+	ErrNoPeers = errors.New("macula: no peer stored the record")
+	// ErrInvalidConfig wraps every invalid [Config] field given to [New].
+	ErrInvalidConfig = errors.New("macula: invalid dht config")
+	// ErrClosed is returned by the methods of a closed [DHT]. It also
+	// matches [net.ErrClosed].
+	ErrClosed = fmt.Errorf("macula: dht closed: %w", net.ErrClosed)
+)
