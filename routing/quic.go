@@ -1,0 +1,238 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
+)
+
+// Network is what the DHT's QUIC wire layer needs from the transport;
+// *transport.Transport implements it.
+type Network interface {
+	Dial(ctx context.Context, addr net.Addr, expected security.NodeID) (transport.PeerInfo, error)
+	Peer(id security.NodeID) (transport.PeerInfo, bool)
+	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
+	Handle(typ protocol.StreamType, h transport.StreamHandler)
+}
+
+var _ Network = (*transport.Transport)(nil)
+
+// ErrUnreachable means a contact could not be connected to at any of its
+// addresses.
+var ErrUnreachable = errors.New("macula: dht contact unreachable")
+
+// QUICQuerier sends DHT queries over the node's QUIC connections: one
+// bidirectional stream of type protocol.StreamDHT per query, carrying one
+// request frame and one response frame.
+type QUICQuerier struct {
+	nw Network
+}
+
+// NewQUICQuerier returns a Querier over nw.
+func NewQUICQuerier(nw Network) *QUICQuerier { return &QUICQuerier{nw: nw} }
+
+var _ Querier = (*QUICQuerier)(nil)
+
+// connect makes sure there is a connection to c, dialing its addresses.
+func (q *QUICQuerier) connect(ctx context.Context, c Contact) error {
+	if _, ok := q.nw.Peer(c.ID); ok {
+		return nil
+	}
+	var errs []error
+	for _, a := range c.Addrs {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := q.nw.Dial(ctx, net.UDPAddrFromAddrPort(ap), c.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return nil
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("contact %s: %w", c.ID.Short(), ErrUnreachable)
+	}
+	return fmt.Errorf("contact %s: %w: %w", c.ID.Short(), ErrUnreachable, errors.Join(errs...))
+}
+
+// exchange sends one request to c and reads its response.
+func (q *QUICQuerier) exchange(ctx context.Context, c Contact, req *protocol.Envelope) (*protocol.Envelope, error) {
+	if err := q.connect(ctx, c); err != nil {
+		return nil, err
+	}
+	s, err := q.nw.OpenStream(ctx, c.ID, protocol.StreamDHT)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Abort(protocol.CodeCancelled) })
+	defer stop()
+	if err := s.WriteFrame(req); err != nil {
+		return nil, err
+	}
+	_ = s.CloseWrite()
+	var resp protocol.Envelope
+	if err := s.ReadFrame(&resp); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	if e := resp.GetError(); e != nil {
+		return nil, &protocol.CodeError{Code: e.GetCode(), Message: e.GetMessage(), Remote: true}
+	}
+	return &resp, nil
+}
+
+// FindNode implements Querier.
+func (q *QUICQuerier) FindNode(ctx context.Context, to Contact, target Key) ([]Contact, error) {
+	resp, err := q.exchange(ctx, to, &protocol.Envelope{Body: &protocol.Envelope_FindNode{FindNode: &protocol.FindNode{Target: target[:]}}})
+	if err != nil {
+		return nil, err
+	}
+	r := resp.GetFindNodeResponse()
+	if r == nil {
+		return nil, fmt.Errorf("%w: FIND_NODE answered with %T", protocol.ErrMalformedFrame, resp.Body)
+	}
+	return contactsFromProto(r.GetCloser()), nil
+}
+
+// FindValue implements Querier.
+func (q *QUICQuerier) FindValue(ctx context.Context, to Contact, key Key) ([]*Record, []Contact, error) {
+	resp, err := q.exchange(ctx, to, &protocol.Envelope{Body: &protocol.Envelope_FindValue{FindValue: &protocol.FindValue{Key: key[:]}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	r := resp.GetFindValueResponse()
+	if r == nil {
+		return nil, nil, fmt.Errorf("%w: FIND_VALUE answered with %T", protocol.ErrMalformedFrame, resp.Body)
+	}
+	recs := make([]*Record, 0, len(r.GetRecords()))
+	for _, p := range r.GetRecords() {
+		rec, err := RecordFromProto(p)
+		if err != nil {
+			continue // the caller verifies what it keeps; drop what does not even parse
+		}
+		recs = append(recs, rec)
+	}
+	return recs, contactsFromProto(r.GetCloser()), nil
+}
+
+// Store implements Querier.
+func (q *QUICQuerier) Store(ctx context.Context, to Contact, rec *Record) error {
+	resp, err := q.exchange(ctx, to, &protocol.Envelope{Body: &protocol.Envelope_Store{Store: &protocol.Store{Record: rec.ToProto()}}})
+	if err != nil {
+		return err
+	}
+	r := resp.GetStoreResponse()
+	if r == nil {
+		return fmt.Errorf("%w: STORE answered with %T", protocol.ErrMalformedFrame, resp.Body)
+	}
+	if r.GetCode() != protocol.CodeOK {
+		return ErrorFromCode(r.GetCode(), r.GetMessage())
+	}
+	return nil
+}
+
+func contactsFromProto(in []*protocol.NodeInfo) []Contact {
+	out := make([]Contact, 0, len(in))
+	for _, ni := range in {
+		if c, err := ContactFromProto(ni); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func contactsToProto(in []Contact) []*protocol.NodeInfo {
+	out := make([]*protocol.NodeInfo, 0, len(in))
+	for _, c := range in {
+		out = append(out, c.ToProto())
+	}
+	return out
+}
+
+// Serve answers DHT queries that arrive on nw with d, one stream per query.
+func Serve(nw Network, d *DHT, log *zap.Logger) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	nw.Handle(protocol.StreamDHT, func(ctx context.Context, s *transport.Stream) {
+		_ = s.SetDeadline(time.Now().Add(DefaultQueryTimeout))
+		from := Contact{ID: s.Peer()}
+		if p, ok := nw.Peer(s.Peer()); ok {
+			from.Addrs = p.AdvertisedAddrs
+		}
+		var req protocol.Envelope
+		if err := s.ReadFrame(&req); err != nil {
+			if !errors.Is(err, io.EOF) {
+				log.Debug("bad DHT request", zap.Stringer("peer", from.ID), zap.Error(err))
+			}
+			return
+		}
+		resp := answer(d, from, &req)
+		_ = s.WriteFrame(resp)
+	})
+}
+
+// answer runs one query against d.
+func answer(d *DHT, from Contact, req *protocol.Envelope) *protocol.Envelope {
+	keyOf := func(b []byte) (Key, bool) {
+		var k Key
+		if len(b) != len(k) {
+			return k, false
+		}
+		copy(k[:], b)
+		return k, true
+	}
+	bad := func(msg string) *protocol.Envelope {
+		return &protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{Code: protocol.CodeInvalidArgument, Message: msg}}}
+	}
+	switch body := req.Body.(type) {
+	case *protocol.Envelope_FindNode:
+		k, ok := keyOf(body.FindNode.GetTarget())
+		if !ok {
+			return bad("FIND_NODE target must be 32 bytes")
+		}
+		return &protocol.Envelope{Body: &protocol.Envelope_FindNodeResponse{FindNodeResponse: &protocol.FindNodeResponse{
+			Closer: contactsToProto(d.HandleFindNode(from, k))}}}
+	case *protocol.Envelope_FindValue:
+		k, ok := keyOf(body.FindValue.GetKey())
+		if !ok {
+			return bad("FIND_VALUE key must be 32 bytes")
+		}
+		recs, closer := d.HandleFindValue(from, k)
+		pr := make([]*protocol.Record, 0, len(recs))
+		for _, r := range recs {
+			pr = append(pr, r.ToProto())
+		}
+		return &protocol.Envelope{Body: &protocol.Envelope_FindValueResponse{FindValueResponse: &protocol.FindValueResponse{
+			Records: pr, Closer: contactsToProto(closer)}}}
+	case *protocol.Envelope_Store:
+		rec, err := RecordFromProto(body.Store.GetRecord())
+		if err == nil {
+			err = d.HandleStore(from, rec)
+		}
+		code, msg := protocol.CodeOK, ""
+		if err != nil {
+			code, msg = ErrorCode(err), err.Error()
+		}
+		return &protocol.Envelope{Body: &protocol.Envelope_StoreResponse{StoreResponse: &protocol.StoreResponse{Code: code, Message: msg}}}
+	}
+	return &protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{Code: protocol.CodeUnknownMessage, Message: fmt.Sprintf("not a DHT request: %T", req.Body)}}}
+}
