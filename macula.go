@@ -14,6 +14,7 @@ import (
 
 	"github.com/org/macula/discovery"
 	"github.com/org/macula/membership"
+	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topology"
 	"github.com/org/macula/transport"
@@ -59,6 +60,7 @@ type Node struct {
 	identity  *security.Identity
 	tr        *transport.Transport
 	members   *membership.Membership
+	dht       *routing.DHT
 	topo      atomic.Pointer[topology.Manager]
 	log       *zap.Logger
 	advertise []string
@@ -155,6 +157,10 @@ func New(opts ...Option) (*Node, error) {
 		if errors.Is(err, membership.ErrInvalidConfig) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
+		return nil, err
+	}
+	if err := n.startRouting(); err != nil {
+		n.shutdown()
 		return nil, err
 	}
 	if err := n.startTopology(); err != nil {
@@ -387,6 +393,7 @@ func (n *Node) stopActivity() {
 	if topo := n.topo.Load(); topo != nil {
 		_ = topo.Close()
 	}
+	n.closeRouting()
 }
 
 // shutdown stops every part of the node, the transport last, and waits for

@@ -1,0 +1,60 @@
+package macula
+
+import (
+	"fmt"
+
+	"github.com/org/macula/routing"
+)
+
+// Route is one entry of the node's DHT routing table: a node ID and the
+// addresses it can be dialed at.
+type Route = routing.Contact
+
+// startRouting starts the node's DHT, answers peers' DHT queries, and keeps
+// the routing table fed from membership: joins and updates add a member,
+// failures and departures remove it.
+func (n *Node) startRouting() error {
+	d, err := routing.New(routing.Config{
+		Self:     routing.Contact{ID: n.ID(), Addrs: n.advertise},
+		Realm:    n.cfg.realm,
+		Identity: n.identity,
+		Querier:  routing.NewQUICQuerier(n.tr),
+		Logger:   n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("macula: start DHT: %w", err)
+	}
+	n.dht = d
+	routing.Serve(n.tr, d, n.log)
+	d.Start()
+	events := n.members.Watch(n.ctx)
+	n.goFunc(func() {
+		for _, m := range n.members.Members() {
+			if m.State == MemberAlive && m.ID != n.ID() {
+				d.AddPeer(routing.Contact{ID: m.ID, Addrs: m.Meta.Addrs})
+			}
+		}
+		for ev := range events {
+			if ev.Member.ID == n.ID() {
+				continue
+			}
+			switch ev.Member.State {
+			case MemberAlive:
+				d.AddPeer(routing.Contact{ID: ev.Member.ID, Addrs: ev.Member.Meta.Addrs})
+			default:
+				d.RemovePeer(ev.Member.ID)
+			}
+		}
+	})
+	return nil
+}
+
+// Routes returns the node's DHT routing table, for tools such as the CLI.
+func (n *Node) Routes() []Route { return n.dht.Routes() }
+
+// closeRouting stops the DHT (its republish and refresh loops).
+func (n *Node) closeRouting() {
+	if n.dht != nil {
+		_ = n.dht.Close()
+	}
+}
