@@ -213,7 +213,7 @@ func TestSimulationForgedRecords(t *testing.T) {
 
 // TestSimulationSizes measures lookups at growing mesh sizes (about 35 s
 // with -race on 2 cores, most of it for 2,000 nodes); the table it logs
-// is in SIMULATION.md. MACULA_SIM_SIZES=100,500 picks other sizes.
+// is in docs/BENCHMARKS.md. MACULA_SIM_SIZES=100,500 picks other sizes.
 func TestSimulationSizes(t *testing.T) {
 	sizes := []int{100, 500, 1000, 2000}
 	if env := os.Getenv("MACULA_SIM_SIZES"); env != "" {
