@@ -24,7 +24,7 @@ func (n *Node) startRouting() error {
 	if err != nil {
 		return fmt.Errorf("macula: start DHT: %w", err)
 	}
-	n.dht = d
+	n.dht.Store(d)
 	routing.Serve(n.tr, d, n.log)
 	d.Start()
 	events := n.members.Watch(n.ctx)
@@ -50,11 +50,11 @@ func (n *Node) startRouting() error {
 }
 
 // Routes returns the node's DHT routing table, for tools such as the CLI.
-func (n *Node) Routes() []Route { return n.dht.Routes() }
+func (n *Node) Routes() []Route { return n.dht.Load().Routes() }
 
 // closeRouting stops the DHT (its republish and refresh loops).
 func (n *Node) closeRouting() {
-	if n.dht != nil {
-		_ = n.dht.Close()
+	if d := n.dht.Load(); d != nil {
+		_ = d.Close()
 	}
 }

@@ -60,7 +60,7 @@ type Node struct {
 	identity  *security.Identity
 	tr        *transport.Transport
 	members   *membership.Membership
-	dht       *routing.DHT
+	dht       atomic.Pointer[routing.DHT] // set once started; callbacks may run before
 	topo      atomic.Pointer[topology.Manager]
 	log       *zap.Logger
 	advertise []string

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topology"
 	"github.com/org/macula/transport"
@@ -76,10 +77,17 @@ func (n *Node) startTopology() error {
 	return nil
 }
 
-// onPeerChange is the transport's peer callback: a lost connection to an
-// overlay neighbour is re-dialed at once.
+// onPeerChange is the transport's peer callback. A new connection's peer
+// goes into the DHT routing table (peers are learned from handshakes too);
+// a lost connection to an overlay neighbour is re-dialed at once.
 func (n *Node) onPeerChange(ev transport.PeerEvent) {
-	if topo := n.topo.Load(); topo != nil && !ev.Connected {
+	if ev.Connected {
+		if d := n.dht.Load(); d != nil {
+			d.AddPeer(routing.Contact{ID: ev.Peer.ID, Addrs: ev.Peer.AdvertisedAddrs})
+		}
+		return
+	}
+	if topo := n.topo.Load(); topo != nil {
 		topo.PeerDown(ev.Peer.ID)
 	}
 }
