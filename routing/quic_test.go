@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -118,9 +120,22 @@ func TestDHTOverQUIC(t *testing.T) {
 	})
 }
 
-func TestDHTOverQUIC200Nodes(t *testing.T) {
+// quicMeshSize is the node count of TestDHTOverQUICLookups: 50 by default;
+// MACULA_DHT_QUIC_NODES=200 runs the 200-node case, which needs
+// about 13 GB under -race (100 nodes: 7.4 GB) and so is too
+// heavy beside the rest of the suite on CI's machine.
+func quicMeshSize(t *testing.T) int {
+	if v := os.Getenv("MACULA_DHT_QUIC_NODES"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, "MACULA_DHT_QUIC_NODES")
+		return n
+	}
+	return 50
+}
+
+func TestDHTOverQUICLookups(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const n = 200
+		n := quicMeshSize(t)
 		nodes := quicMesh(t, n)
 		ctx := context.Background()
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -143,7 +158,7 @@ func TestDHTOverQUIC200Nodes(t *testing.T) {
 			}
 		}
 		mean := float64(hops) / float64(lookups)
-		t.Logf("%d lookups over QUIC in a %d-node mesh: mean hops %.2f (log2 N = %.2f)", lookups, n, mean, math.Log2(n))
-		require.LessOrEqual(t, mean, math.Log2(n))
+		t.Logf("%d lookups over QUIC in a %d-node mesh: mean hops %.2f (log2 N = %.2f)", lookups, n, mean, math.Log2(float64(n)))
+		require.LessOrEqual(t, mean, math.Log2(float64(n)))
 	})
 }
