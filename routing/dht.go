@@ -22,6 +22,7 @@ type DHT struct {
 	table    *table
 	store    *store
 	suspects *suspects
+	watches  *watchHub
 
 	// ctx ends at Close; every lookup and background goroutine watches it.
 	ctx    context.Context
@@ -70,6 +71,7 @@ func New(cfg Config) (*DHT, error) {
 		table:       t,
 		store:       newStore(cfg.MaxRecordsPerKey, cfg.MaxRecordsPerOwner),
 		suspects:    newSuspects(),
+		watches:     newWatchHub(),
 		own:         make(map[Key]*ownRecord),
 		handoffWake: make(chan struct{}, 1),
 	}
@@ -237,8 +239,7 @@ func (d *DHT) HandleStore(from Contact, rec *Record) error {
 		d.log.Debug("refused record", zap.String("from", from.ID.Short()), zap.Error(err))
 		return err
 	}
-	_, err := d.store.put(rec)
-	return err
+	return d.storeLocal(rec)
 }
 
 // closestExcept returns the K peers closest to key, without skip.

@@ -28,7 +28,16 @@
 // The DHT does no networking itself: a [Querier] sends its queries (the
 // node's QUIC layer, or an in-memory network in tests), and the layer
 // that receives queries from peers answers them with [DHT.HandleFindNode],
-// [DHT.HandleFindValue] and [DHT.HandleStore].
+// [DHT.HandleFindValue], [DHT.HandleStore] and [DHT.HandleWatch].
+//
+// Watches: [DHT.Watch] asks the K nodes closest to a key (and this node)
+// to push the records they store under it whenever these change, for a
+// lease it renews, and sends the merged live records on a channel, so a
+// cache learns of a change one one-way trip after a storing node accepts
+// it rather than at cache expiry. Over QUIC ([Serve], [QUICQuerier]) a
+// watch is one StreamDHT stream carrying a Watch request and then
+// WatchEvent frames until the lease ends. The Querier must also implement
+// [Watcher].
 //
 // # Usage
 //

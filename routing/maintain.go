@@ -30,8 +30,11 @@ func (d *DHT) maintain() {
 		case <-d.ctx.Done():
 			return
 		case now := <-tick.C:
-			if n := d.store.sweep(now); n > 0 {
+			if n, keys := d.store.sweepKeys(now); n > 0 {
 				d.log.Debug("dropped expired records", zap.Int("count", n))
+				for _, k := range keys {
+					d.watches.notify(k)
+				}
 			}
 			d.suspects.prune(now)
 			d.republish(d.ctx, now, false)

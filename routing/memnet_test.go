@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -230,4 +231,19 @@ func (c *cluster) killRandom(fraction float64) map[security.NodeID]bool {
 		dead[d.Self().ID] = true
 	}
 	return dead
+}
+
+func (q *memQuerier) Watch(ctx context.Context, to Contact, key Key, lease time.Duration, onEvent func([]*Record)) error {
+	d, err := q.peer(ctx, to)
+	if err != nil {
+		return err
+	}
+	return d.HandleWatch(ctx, q.from, key, lease, func(recs []*Record) error {
+		out := make([]*Record, len(recs))
+		for i, r := range recs {
+			out[i] = r.clone()
+		}
+		onEvent(out)
+		return nil
+	})
 }

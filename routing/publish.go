@@ -130,8 +130,7 @@ func (d *DHT) publish(ctx context.Context, rec *Record) error {
 		}
 	}
 	if selfIn {
-		_, err := d.store.put(rec)
-		note(err)
+		note(d.storeLocal(rec))
 	}
 	ctx, cancel := d.bind(ctx)
 	defer cancel()

@@ -1,10 +1,12 @@
 package routing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"time"
@@ -41,7 +43,10 @@ type QUICQuerier struct {
 // NewQUICQuerier returns a Querier over nw.
 func NewQUICQuerier(nw Network) *QUICQuerier { return &QUICQuerier{nw: nw} }
 
-var _ Querier = (*QUICQuerier)(nil)
+var (
+	_ Querier = (*QUICQuerier)(nil)
+	_ Watcher = (*QUICQuerier)(nil)
+)
 
 // connect makes sure there is a connection to c, dialing its addresses.
 func (q *QUICQuerier) connect(ctx context.Context, c Contact) error {
@@ -149,6 +154,63 @@ func (q *QUICQuerier) Store(ctx context.Context, to Contact, rec *Record) error 
 	return nil
 }
 
+// Watch implements [Watcher]: it opens a stream to to, sends a Watch
+// request and reads WatchEvent frames, calling onEvent with the records
+// of each that parse (the DHT verifies them for its realm, as for
+// FindValue), until to closes the stream at
+// the lease end (Watch returns nil), ctx ends or the stream fails. A
+// refused watch fails with the remote error ([ErrLimit] still matches).
+func (q *QUICQuerier) Watch(ctx context.Context, to Contact, key Key, lease time.Duration, onEvent func([]*Record)) error {
+	if err := q.connect(ctx, to); err != nil {
+		return err
+	}
+	s, err := q.nw.OpenStream(ctx, to.ID, protocol.StreamDHT)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Abort(protocol.CodeCancelled) })
+	defer stop()
+	ms := lease.Milliseconds()
+	if ms <= 0 || ms > math.MaxUint32 {
+		ms = math.MaxUint32
+	}
+	if err := s.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_Watch{Watch: &protocol.Watch{Key: key[:], LeaseMillis: uint32(ms)}}}); err != nil {
+		return err
+	}
+	for {
+		var env protocol.Envelope
+		if err := s.ReadFrame(&env); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if e := env.GetError(); e != nil {
+			return ErrorFromCode(e.GetCode(), e.GetMessage())
+		}
+		ev := env.GetWatchEvent()
+		if ev == nil {
+			return fmt.Errorf("%w: WATCH answered with %T", protocol.ErrMalformedFrame, env.Body)
+		}
+		if !bytes.Equal(ev.GetKey(), key[:]) {
+			return fmt.Errorf("%w: WATCH event for another key", protocol.ErrMalformedFrame)
+		}
+		recs := make([]*Record, 0, len(ev.GetRecords()))
+		for _, p := range ev.GetRecords() {
+			rec, err := RecordFromProto(p)
+			if err != nil || rec.Key != key {
+				continue // the DHT verifies what it keeps; drop what does not even parse
+			}
+			recs = append(recs, rec)
+		}
+		onEvent(recs)
+	}
+}
+
 func contactsFromProto(in []*protocol.NodeInfo) []Contact {
 	out := make([]Contact, 0, len(in))
 	for _, ni := range in {
@@ -185,9 +247,66 @@ func Serve(nw Network, d *DHT, log *zap.Logger) {
 			}
 			return
 		}
+		if w := req.GetWatch(); w != nil {
+			serveWatch(ctx, s, d, from, w, log)
+			return
+		}
 		resp := answer(d, from, &req)
 		_ = s.WriteFrame(resp)
 	})
+}
+
+// serveWatch serves a Watch request on s: a WatchEvent frame with the
+// records stored under the key at once and then on every change, until
+// the lease ends (the stream is then closed cleanly), the peer aborts
+// the stream or ctx ends. A refused watch is answered with an Error frame.
+func serveWatch(ctx context.Context, s *transport.Stream, d *DHT, from Contact, w *protocol.Watch, log *zap.Logger) {
+	_ = s.SetDeadline(time.Time{})
+	fail := func(code protocol.ErrorCode, msg string) {
+		_ = s.SetWriteDeadline(time.Now().Add(DefaultQueryTimeout))
+		_ = s.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{Code: code, Message: msg}}})
+		_ = s.CloseWrite()
+	}
+	var key Key
+	if len(w.GetKey()) != len(key) {
+		fail(protocol.CodeInvalidArgument, "WATCH key must be 32 bytes")
+		return
+	}
+	copy(key[:], w.GetKey())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The watcher sends nothing after its request: a read that returns
+	// means it went away. The read ends at the latest when the stream is
+	// closed below.
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer cancel()
+		var env protocol.Envelope
+		_ = s.ReadFrame(&env)
+	}()
+	defer func() {
+		_ = s.Close()
+		<-readDone
+	}()
+	lease := time.Duration(w.GetLeaseMillis()) * time.Millisecond
+	err := d.HandleWatch(ctx, from, key, lease, func(recs []*Record) error {
+		ev := &protocol.WatchEvent{Key: key[:], Records: make([]*protocol.Record, 0, len(recs))}
+		for _, r := range recs {
+			ev.Records = append(ev.Records, r.ToProto())
+		}
+		_ = s.SetWriteDeadline(time.Now().Add(DefaultQueryTimeout))
+		return s.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_WatchEvent{WatchEvent: ev}})
+	})
+	switch {
+	case err == nil:
+		_ = s.Close()
+	case errors.Is(err, ErrLimit) || errors.Is(err, ErrClosed):
+		fail(ErrorCode(err), err.Error())
+	default:
+		log.Debug("DHT watch ended", zap.Stringer("peer", from.ID), zap.Error(err))
+		s.Abort(protocol.CodeCancelled)
+	}
 }
 
 // answer runs one query against d.

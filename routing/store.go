@@ -83,25 +83,38 @@ func (s *store) get(key Key, now time.Time) []*Record {
 
 // sweep drops every record expired at now and returns how many.
 func (s *store) sweep(now time.Time) int {
+	n, _ := s.sweepKeys(now)
+	return n
+}
+
+// sweepKeys drops every record expired at now and returns how many, and
+// the keys they were under.
+func (s *store) sweepKeys(now time.Time) (int, []Key) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
+	var keys []Key
 	for key, owners := range s.keys {
+		dropped := false
 		for owner, r := range owners {
 			if now.Before(r.Expires) {
 				continue
 			}
 			delete(owners, owner)
 			n++
+			dropped = true
 			if s.perOwner[owner]--; s.perOwner[owner] <= 0 {
 				delete(s.perOwner, owner)
 			}
+		}
+		if dropped {
+			keys = append(keys, key)
 		}
 		if len(owners) == 0 {
 			delete(s.keys, key)
 		}
 	}
-	return n
+	return n, keys
 }
 
 // storedKeys returns every key with at least one record.
