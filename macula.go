@@ -56,14 +56,17 @@ func ParseNodeID(s string) (NodeID, error) { return security.ParseNodeID(s) }
 // Node is one member of a Macula mesh. Create it with New and stop it with
 // Close. All methods are safe for concurrent use.
 type Node struct {
-	cfg       *config
-	identity  *security.Identity
-	tr        *transport.Transport
-	members   *membership.Membership
-	dht       atomic.Pointer[routing.DHT] // set once started; callbacks may run before
-	topo      atomic.Pointer[topology.Manager]
-	log       *zap.Logger
-	advertise []string
+	cfg      *config
+	identity *security.Identity
+	tr       *transport.Transport
+	members  *membership.Membership
+	// membersRef holds members for transport callbacks, which may run
+	// while New is still building the node.
+	membersRef atomic.Pointer[membership.Membership]
+	dht        atomic.Pointer[routing.DHT] // set once started; callbacks may run before
+	topo       atomic.Pointer[topology.Manager]
+	log        *zap.Logger
+	advertise  []string
 
 	discoveryRunner   *discovery.Runner
 	mdnsAdvertiser    *discovery.Advertiser
@@ -140,6 +143,7 @@ func New(opts ...Option) (*Node, error) {
 		MaxFrameSize:     cfg.maxFrameSize,
 		Logger:           log,
 		OnPeerChange:     n.onPeerChange,
+		OnPeerLeaving:    n.onPeerLeaving,
 	})
 	if err != nil {
 		n.cancel()
@@ -151,6 +155,7 @@ func New(opts ...Option) (*Node, error) {
 	}
 	n.tr = tr
 	n.members, err = membership.New(tr, membership.Meta{Addrs: advertise, Version: transport.Software}, cfg.membership, log)
+	n.membersRef.Store(n.members)
 	if err != nil {
 		n.cancel()
 		_ = tr.Close()
@@ -370,9 +375,12 @@ func (n *Node) WatchMembers(ctx context.Context) <-chan MemberEvent { return n.m
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
-		// Stop what dials peers or changes membership metadata first, then
-		// announce the leave.
+		// Stop what dials peers or changes membership metadata first. Then
+		// tell connected peers on the reliable control stream that this is
+		// a graceful shutdown, before memberlist's (gossiped) leave message,
+		// so they record "left" whatever order the gossip arrives in.
 		n.stopActivity()
+		n.tr.AnnounceShutdown()
 		if lerr := n.members.Leave(); lerr != nil {
 			n.log.Debug("graceful leave incomplete", zap.Error(lerr))
 		}

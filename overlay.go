@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topology"
@@ -87,8 +88,19 @@ func (n *Node) onPeerChange(ev transport.PeerEvent) {
 		}
 		return
 	}
+	if code, byPeer := transport.ClosedByPeer(ev.Err); byPeer && code == protocol.CodeShutdown {
+		n.onPeerLeaving(ev.Peer.ID)
+	}
 	if topo := n.topo.Load(); topo != nil {
 		topo.PeerDown(ev.Peer.ID)
+	}
+}
+
+// onPeerLeaving records a peer's graceful-shutdown notice. It may run
+// before the node's membership exists (a connection during New).
+func (n *Node) onPeerLeaving(id security.NodeID) {
+	if m := n.membersRef.Load(); m != nil {
+		m.PeerLeaving(id)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -40,6 +41,7 @@ type Membership struct {
 	watchers map[*watcher]struct{}
 	closed   bool
 	alive    map[security.NodeID]Member    // from memberlist's callbacks
+	leaving  map[security.NodeID]time.Time // peers that announced a graceful shutdown
 	syncing  map[security.NodeID]time.Time // last contact-triggered sync
 
 	ctx    context.Context
@@ -72,6 +74,7 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 		gone:     make(map[security.NodeID]Member),
 		watchers: make(map[*watcher]struct{}),
 		alive:    make(map[security.NodeID]Member),
+		leaving:  make(map[security.NodeID]time.Time),
 		syncing:  make(map[security.NodeID]time.Time),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -107,6 +110,30 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	m.list = list
 	m.wg.Go(m.reconnectLoop)
 	return m, nil
+}
+
+// leavingNoticeTTL is how long a peer's shutdown notice is remembered.
+const leavingNoticeTTL = time.Minute
+
+// PeerLeaving records that a peer announced a graceful shutdown (it closed
+// its connection to us with the shutdown code). When memberlist later
+// reports the peer gone, it is recorded as left, not dead, even if its
+// Leaving metadata never reached this node: gossip gives no ordering.
+func (m *Membership) PeerLeaving(id security.NodeID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.leaving[id] = time.Now()
+}
+
+// announcedLeaving reports whether id recently announced a graceful
+// shutdown. Callers hold m.mu.
+func (m *Membership) announcedLeavingLocked(id security.NodeID) bool {
+	at, ok := m.leaving[id]
+	if ok && time.Since(at) > leavingNoticeTTL {
+		delete(m.leaving, id)
+		return false
+	}
+	return ok
 }
 
 // contactSyncInterval limits contact-triggered state exchanges per peer.
@@ -293,6 +320,15 @@ func (m *Membership) Leave() error {
 	if err := m.UpdateMeta(meta, m.cfg.LeaveTimeout); err != nil {
 		m.log.Debug("leaving flag not confirmed as broadcast", zap.Error(err))
 	}
+	// Let the flag spread (about log2(n) gossip rounds) before the leave
+	// message: a member that hears the leave first ignores the flag's
+	// update (same incarnation) and, unless this node told it directly
+	// (Transport.AnnounceShutdown), records a failure.
+	rounds := bits.Len(uint(m.NumAlive())) + 1
+	select {
+	case <-time.After(time.Duration(rounds) * m.cfg.GossipInterval):
+	case <-m.ctx.Done():
+	}
 	if err := m.list.Leave(m.cfg.LeaveTimeout); err != nil {
 		return fmt.Errorf("macula: leave: %w", err)
 	}
@@ -372,11 +408,21 @@ func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
 	// memberlist passes a Node whose State field is not maintained (its
 	// own nodeState shadows it), so left and dead are told apart by the
 	// Leaving flag the node published before it left.
+	m := (*Membership)(e)
 	typ := EventFail
-	if decodeMeta(n.Meta).Leaving {
+	m.mu.Lock()
+	announced := m.announcedLeavingLocked(idOf(n))
+	m.mu.Unlock()
+	if decodeMeta(n.Meta).Leaving || announced {
 		typ = EventLeave
 	}
-	(*Membership)(e).changed(typ, n)
+	m.changed(typ, n)
+}
+
+// idOf is the node ID memberlist's node name holds (zero if none).
+func idOf(n *memberlist.Node) security.NodeID {
+	id, _ := security.ParseNodeID(n.Name)
+	return id
 }
 
 // NotifyUpdate implements memberlist.EventDelegate.

@@ -64,6 +64,11 @@ type Config struct {
 	// (errors.Is-able against the security and protocol sentinels). It is
 	// called from quic-go's or the transport's goroutines and must not block.
 	OnHandshakeFailure func(remote net.Addr, err error)
+	// OnPeerLeaving, if set, is called when a peer announces on the control
+	// stream that it is shutting down gracefully (see
+	// Transport.AnnounceShutdown). It is called from the connection's
+	// control goroutine and must not block.
+	OnPeerLeaving func(id security.NodeID)
 	// OnPeerChange, if set, is called when a peer becomes connected or loses
 	// its connection. Calls are made from the goroutine that changed the peer
 	// table, after the change; it must not block or call back into the

@@ -140,6 +140,9 @@ func (pc *peerConn) controlLoop() {
 		case *protocol.Envelope_Close:
 			pc.t.log.Debug("peer is closing the connection", zap.Stringer("peer", pc.id),
 				zap.Stringer("code", body.Close.GetCode()), zap.String("reason", body.Close.GetReason()))
+			if body.Close.GetCode() == protocol.CodeShutdown && pc.t.cfg.OnPeerLeaving != nil {
+				pc.t.cfg.OnPeerLeaving(pc.id)
+			}
 		default:
 			pc.t.log.Warn("unexpected message on control stream, closing connection",
 				zap.Stringer("peer", pc.id), zap.String("type", fmt.Sprintf("%T", body)))

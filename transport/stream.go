@@ -116,3 +116,13 @@ func StreamCode(err error) (protocol.ErrorCode, bool) {
 	}
 	return 0, false
 }
+
+// ClosedByPeer returns the code a peer closed the connection with, and
+// whether err is such a close (as opposed to a local close or a timeout).
+func ClosedByPeer(err error) (protocol.ErrorCode, bool) {
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote {
+		return protocol.ErrorCode(ae.ErrorCode), true
+	}
+	return 0, false
+}

@@ -231,6 +231,20 @@ func (t *Transport) PeerByAddr(addr string) (PeerInfo, bool) {
 	return PeerInfo{}, false
 }
 
+// AnnounceShutdown tells every connected peer, on the reliable control
+// stream, that this node is about to shut down gracefully; their
+// OnPeerLeaving callbacks run when it arrives. Connections stay open.
+// It is best effort and returns once the frames are written.
+func (t *Transport) AnnounceShutdown() {
+	env := &protocol.Envelope{Body: &protocol.Envelope_Close{Close: &protocol.Close{
+		Code: protocol.CodeShutdown, Reason: "node shutting down"}}}
+	for _, pc := range t.peers.list() {
+		if err := pc.send(env); err != nil {
+			t.log.Debug("shutdown notice not sent", zap.Stringer("peer", pc.id), zap.Error(err))
+		}
+	}
+}
+
 // Disconnect closes the connection to a peer with code and reason.
 func (t *Transport) Disconnect(id security.NodeID, code protocol.ErrorCode, reason string) error {
 	pc := t.peers.get(id)
