@@ -144,7 +144,7 @@ func (t *Transport) serveInbound(conn *quic.Conn) {
 	deadline, _ := ctx.Deadline()
 	_ = ctrl.SetDeadline(deadline)
 	var typ [1]byte
-	if _, err := readFull(ctrl, typ[:]); err != nil {
+	if _, err := io.ReadFull(ctrl, typ[:]); err != nil {
 		fail(fmt.Errorf("%w: reading stream type: %w", ErrHandshakeFailed, err))
 		return
 	}
@@ -257,6 +257,3 @@ func (t *Transport) register(pc *peerConn) (*peerConn, bool) {
 	t.goFunc(pc.datagramSender)
 	return pc, true
 }
-
-// readFull reads exactly len(b) bytes.
-func readFull(r io.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }

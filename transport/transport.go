@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -280,7 +281,7 @@ func (t *Transport) OpenStream(ctx context.Context, id security.NodeID, typ prot
 func (t *Transport) dispatch(pc *peerConn, raw *quic.Stream) {
 	var typ [1]byte
 	_ = raw.SetReadDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
-	if _, err := readFull(raw, typ[:]); err != nil {
+	if _, err := io.ReadFull(raw, typ[:]); err != nil {
 		raw.CancelRead(quic.StreamErrorCode(protocol.CodeProtocol))
 		raw.CancelWrite(quic.StreamErrorCode(protocol.CodeProtocol))
 		return
