@@ -225,6 +225,7 @@ type Envelope struct {
 	//	*Envelope_RpcCall
 	//	*Envelope_RpcResult
 	//	*Envelope_RpcError
+	//	*Envelope_RpcAccept
 	//	*Envelope_FindNode
 	//	*Envelope_FindNodeResponse
 	//	*Envelope_FindValue
@@ -401,6 +402,15 @@ func (x *Envelope) GetRpcError() *RpcError {
 	return nil
 }
 
+func (x *Envelope) GetRpcAccept() *RpcAccept {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RpcAccept); ok {
+			return x.RpcAccept
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetFindNode() *FindNode {
 	if x != nil {
 		if x, ok := x.Body.(*Envelope_FindNode); ok {
@@ -533,6 +543,10 @@ type Envelope_RpcError struct {
 	RpcError *RpcError `protobuf:"bytes,22,opt,name=rpc_error,json=rpcError,proto3,oneof"`
 }
 
+type Envelope_RpcAccept struct {
+	RpcAccept *RpcAccept `protobuf:"bytes,23,opt,name=rpc_accept,json=rpcAccept,proto3,oneof"`
+}
+
 type Envelope_FindNode struct {
 	FindNode *FindNode `protobuf:"bytes,30,opt,name=find_node,json=findNode,proto3,oneof"`
 }
@@ -592,6 +606,8 @@ func (*Envelope_RpcCall) isEnvelope_Body() {}
 func (*Envelope_RpcResult) isEnvelope_Body() {}
 
 func (*Envelope_RpcError) isEnvelope_Body() {}
+
+func (*Envelope_RpcAccept) isEnvelope_Body() {}
 
 func (*Envelope_FindNode) isEnvelope_Body() {}
 
@@ -1111,7 +1127,11 @@ type Event struct {
 	// Delivery guarantee; QOS_AT_LEAST_ONCE asks for an Ack.
 	Qos QoS `protobuf:"varint,7,opt,name=qos,proto3,enum=macula.v1.QoS" json:"qos,omitempty"`
 	// Optional Ed25519 signature by the publisher; empty when unsigned.
-	Signature     []byte `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Queue groups this node was chosen to deliver the event to: one local
+	// member of each gets it. Subscriptions without a group get every
+	// matching event whatever this holds.
+	QueueGroups   []string `protobuf:"bytes,9,rep,name=queue_groups,json=queueGroups,proto3" json:"queue_groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1198,6 +1218,13 @@ func (x *Event) GetQos() QoS {
 func (x *Event) GetSignature() []byte {
 	if x != nil {
 		return x.Signature
+	}
+	return nil
+}
+
+func (x *Event) GetQueueGroups() []string {
+	if x != nil {
+		return x.QueueGroups
 	}
 	return nil
 }
@@ -1402,7 +1429,10 @@ type RpcCall struct {
 	DeadlineUnixNano int64 `protobuf:"varint,5,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
 	// True when the procedure may safely run more than once, so the call
 	// may be retried on another provider.
-	Idempotent    bool `protobuf:"varint,6,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
+	Idempotent bool `protobuf:"varint,6,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
+	// True for a cast: the provider runs the handler but sends no result
+	// (it still sends RpcAccept).
+	Cast          bool `protobuf:"varint,7,opt,name=cast,proto3" json:"cast,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1479,6 +1509,61 @@ func (x *RpcCall) GetIdempotent() bool {
 	return false
 }
 
+func (x *RpcCall) GetCast() bool {
+	if x != nil {
+		return x.Cast
+	}
+	return false
+}
+
+// RpcAccept tells the caller that the provider has taken the call and
+// started its handler; from then on the call is retried elsewhere only if
+// it is idempotent.
+type RpcAccept struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call_id of the RpcCall.
+	CallId        uint64 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RpcAccept) Reset() {
+	*x = RpcAccept{}
+	mi := &file_macula_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RpcAccept) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RpcAccept) ProtoMessage() {}
+
+func (x *RpcAccept) ProtoReflect() protoreflect.Message {
+	mi := &file_macula_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RpcAccept.ProtoReflect.Descriptor instead.
+func (*RpcAccept) Descriptor() ([]byte, []int) {
+	return file_macula_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RpcAccept) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
 // RpcResult is the successful answer to an RpcCall.
 type RpcResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1494,7 +1579,7 @@ type RpcResult struct {
 
 func (x *RpcResult) Reset() {
 	*x = RpcResult{}
-	mi := &file_macula_proto_msgTypes[13]
+	mi := &file_macula_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1591,7 @@ func (x *RpcResult) String() string {
 func (*RpcResult) ProtoMessage() {}
 
 func (x *RpcResult) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[13]
+	mi := &file_macula_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1604,7 @@ func (x *RpcResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcResult.ProtoReflect.Descriptor instead.
 func (*RpcResult) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{13}
+	return file_macula_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RpcResult) GetCallId() uint64 {
@@ -1558,7 +1643,7 @@ type RpcError struct {
 
 func (x *RpcError) Reset() {
 	*x = RpcError{}
-	mi := &file_macula_proto_msgTypes[14]
+	mi := &file_macula_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1655,7 @@ func (x *RpcError) String() string {
 func (*RpcError) ProtoMessage() {}
 
 func (x *RpcError) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[14]
+	mi := &file_macula_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1668,7 @@ func (x *RpcError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcError.ProtoReflect.Descriptor instead.
 func (*RpcError) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{14}
+	return file_macula_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RpcError) GetCallId() uint64 {
@@ -1638,7 +1723,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_macula_proto_msgTypes[15]
+	mi := &file_macula_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1735,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[15]
+	mi := &file_macula_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1748,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{15}
+	return file_macula_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Record) GetKey() []byte {
@@ -1749,7 +1834,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_macula_proto_msgTypes[16]
+	mi := &file_macula_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1846,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[16]
+	mi := &file_macula_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1859,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{16}
+	return file_macula_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeInfo) GetNodeId() []byte {
@@ -1802,7 +1887,7 @@ type FindNode struct {
 
 func (x *FindNode) Reset() {
 	*x = FindNode{}
-	mi := &file_macula_proto_msgTypes[17]
+	mi := &file_macula_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1899,7 @@ func (x *FindNode) String() string {
 func (*FindNode) ProtoMessage() {}
 
 func (x *FindNode) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[17]
+	mi := &file_macula_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1912,7 @@ func (x *FindNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindNode.ProtoReflect.Descriptor instead.
 func (*FindNode) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{17}
+	return file_macula_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FindNode) GetTarget() []byte {
@@ -1848,7 +1933,7 @@ type FindNodeResponse struct {
 
 func (x *FindNodeResponse) Reset() {
 	*x = FindNodeResponse{}
-	mi := &file_macula_proto_msgTypes[18]
+	mi := &file_macula_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1945,7 @@ func (x *FindNodeResponse) String() string {
 func (*FindNodeResponse) ProtoMessage() {}
 
 func (x *FindNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[18]
+	mi := &file_macula_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1958,7 @@ func (x *FindNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindNodeResponse.ProtoReflect.Descriptor instead.
 func (*FindNodeResponse) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{18}
+	return file_macula_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FindNodeResponse) GetCloser() []*NodeInfo {
@@ -1894,7 +1979,7 @@ type FindValue struct {
 
 func (x *FindValue) Reset() {
 	*x = FindValue{}
-	mi := &file_macula_proto_msgTypes[19]
+	mi := &file_macula_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +1991,7 @@ func (x *FindValue) String() string {
 func (*FindValue) ProtoMessage() {}
 
 func (x *FindValue) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[19]
+	mi := &file_macula_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2004,7 @@ func (x *FindValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindValue.ProtoReflect.Descriptor instead.
 func (*FindValue) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{19}
+	return file_macula_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FindValue) GetKey() []byte {
@@ -1942,7 +2027,7 @@ type FindValueResponse struct {
 
 func (x *FindValueResponse) Reset() {
 	*x = FindValueResponse{}
-	mi := &file_macula_proto_msgTypes[20]
+	mi := &file_macula_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2039,7 @@ func (x *FindValueResponse) String() string {
 func (*FindValueResponse) ProtoMessage() {}
 
 func (x *FindValueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[20]
+	mi := &file_macula_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2052,7 @@ func (x *FindValueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindValueResponse.ProtoReflect.Descriptor instead.
 func (*FindValueResponse) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{20}
+	return file_macula_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FindValueResponse) GetRecords() []*Record {
@@ -1995,7 +2080,7 @@ type Store struct {
 
 func (x *Store) Reset() {
 	*x = Store{}
-	mi := &file_macula_proto_msgTypes[21]
+	mi := &file_macula_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2007,7 +2092,7 @@ func (x *Store) String() string {
 func (*Store) ProtoMessage() {}
 
 func (x *Store) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[21]
+	mi := &file_macula_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2020,7 +2105,7 @@ func (x *Store) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Store.ProtoReflect.Descriptor instead.
 func (*Store) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{21}
+	return file_macula_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Store) GetRecord() *Record {
@@ -2043,7 +2128,7 @@ type StoreResponse struct {
 
 func (x *StoreResponse) Reset() {
 	*x = StoreResponse{}
-	mi := &file_macula_proto_msgTypes[22]
+	mi := &file_macula_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2140,7 @@ func (x *StoreResponse) String() string {
 func (*StoreResponse) ProtoMessage() {}
 
 func (x *StoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[22]
+	mi := &file_macula_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2153,7 @@ func (x *StoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResponse.ProtoReflect.Descriptor instead.
 func (*StoreResponse) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{22}
+	return file_macula_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StoreResponse) GetCode() ErrorCode {
@@ -2098,7 +2183,7 @@ type Watch struct {
 
 func (x *Watch) Reset() {
 	*x = Watch{}
-	mi := &file_macula_proto_msgTypes[23]
+	mi := &file_macula_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2110,7 +2195,7 @@ func (x *Watch) String() string {
 func (*Watch) ProtoMessage() {}
 
 func (x *Watch) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[23]
+	mi := &file_macula_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2123,7 +2208,7 @@ func (x *Watch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Watch.ProtoReflect.Descriptor instead.
 func (*Watch) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{23}
+	return file_macula_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Watch) GetKey() []byte {
@@ -2153,7 +2238,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_macula_proto_msgTypes[24]
+	mi := &file_macula_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2250,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_macula_proto_msgTypes[24]
+	mi := &file_macula_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2263,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_macula_proto_rawDescGZIP(), []int{24}
+	return file_macula_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchEvent) GetKey() []byte {
@@ -2195,11 +2280,123 @@ func (x *WatchEvent) GetRecords() []*Record {
 	return nil
 }
 
+// Interest is the value of a subscription record (kind "sub"): the
+// subscriptions one node holds under one anchor, and where to reach it.
+type Interest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's subscriptions whose pattern has the record's anchor.
+	Subscriptions []*Subscribe `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	// Addresses ("host:port") where the node can be reached.
+	Addrs         []string `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Interest) Reset() {
+	*x = Interest{}
+	mi := &file_macula_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Interest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Interest) ProtoMessage() {}
+
+func (x *Interest) ProtoReflect() protoreflect.Message {
+	mi := &file_macula_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Interest.ProtoReflect.Descriptor instead.
+func (*Interest) Descriptor() ([]byte, []int) {
+	return file_macula_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Interest) GetSubscriptions() []*Subscribe {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+func (x *Interest) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+// Provider is the value of a provider record (kind "rpc"): one node that
+// serves the record's procedure, and where to reach it.
+type Provider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The procedure served.
+	Procedure string `protobuf:"bytes,1,opt,name=procedure,proto3" json:"procedure,omitempty"`
+	// Addresses ("host:port") where the node can be reached.
+	Addrs         []string `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Provider) Reset() {
+	*x = Provider{}
+	mi := &file_macula_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Provider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Provider) ProtoMessage() {}
+
+func (x *Provider) ProtoReflect() protoreflect.Message {
+	mi := &file_macula_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Provider.ProtoReflect.Descriptor instead.
+func (*Provider) Descriptor() ([]byte, []int) {
+	return file_macula_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Provider) GetProcedure() string {
+	if x != nil {
+		return x.Procedure
+	}
+	return ""
+}
+
+func (x *Provider) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
 var File_macula_proto protoreflect.FileDescriptor
 
 const file_macula_proto_rawDesc = "" +
 	"\n" +
-	"\fmacula.proto\x12\tmacula.v1\"\xf9\b\n" +
+	"\fmacula.proto\x12\tmacula.v1\"\xb0\t\n" +
 	"\bEnvelope\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.macula.v1.HelloH\x00R\x05hello\x12%\n" +
 	"\x04ping\x18\x02 \x01(\v2\x0f.macula.v1.PingH\x00R\x04ping\x12%\n" +
@@ -2216,7 +2413,9 @@ const file_macula_proto_rawDesc = "" +
 	"\brpc_call\x18\x14 \x01(\v2\x12.macula.v1.RpcCallH\x00R\arpcCall\x125\n" +
 	"\n" +
 	"rpc_result\x18\x15 \x01(\v2\x14.macula.v1.RpcResultH\x00R\trpcResult\x122\n" +
-	"\trpc_error\x18\x16 \x01(\v2\x13.macula.v1.RpcErrorH\x00R\brpcError\x122\n" +
+	"\trpc_error\x18\x16 \x01(\v2\x13.macula.v1.RpcErrorH\x00R\brpcError\x125\n" +
+	"\n" +
+	"rpc_accept\x18\x17 \x01(\v2\x14.macula.v1.RpcAcceptH\x00R\trpcAccept\x122\n" +
 	"\tfind_node\x18\x1e \x01(\v2\x13.macula.v1.FindNodeH\x00R\bfindNode\x12K\n" +
 	"\x12find_node_response\x18\x1f \x01(\v2\x1b.macula.v1.FindNodeResponseH\x00R\x10findNodeResponse\x125\n" +
 	"\n" +
@@ -2258,7 +2457,7 @@ const file_macula_proto_rawDesc = "" +
 	"\x03seq\x18\x05 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x06 \x01(\x03R\ftimeUnixNano\x12 \n" +
 	"\x03qos\x18\a \x01(\x0e2\x0e.macula.v1.QoSR\x03qos\x12\x1c\n" +
-	"\tsignature\x18\b \x01(\fR\tsignature\"\xea\x01\n" +
+	"\tsignature\x18\b \x01(\fR\tsignature\"\x8d\x02\n" +
 	"\x05Event\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12!\n" +
@@ -2267,7 +2466,8 @@ const file_macula_proto_rawDesc = "" +
 	"\x03seq\x18\x05 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x06 \x01(\x03R\ftimeUnixNano\x12 \n" +
 	"\x03qos\x18\a \x01(\x0e2\x0e.macula.v1.QoSR\x03qos\x12\x1c\n" +
-	"\tsignature\x18\b \x01(\fR\tsignature\"o\n" +
+	"\tsignature\x18\b \x01(\fR\tsignature\x12!\n" +
+	"\fqueue_groups\x18\t \x03(\tR\vqueueGroups\"o\n" +
 	"\tSubscribe\x12\x18\n" +
 	"\apattern\x18\x01 \x01(\tR\apattern\x12\x1f\n" +
 	"\vqueue_group\x18\x02 \x01(\tR\n" +
@@ -2280,7 +2480,7 @@ const file_macula_proto_rawDesc = "" +
 	"\x0fsubscription_id\x18\x03 \x01(\x04R\x0esubscriptionId\"5\n" +
 	"\x03Ack\x12\x1c\n" +
 	"\tpublisher\x18\x01 \x01(\fR\tpublisher\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xc5\x01\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xd9\x01\n" +
 	"\aRpcCall\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x1c\n" +
 	"\tprocedure\x18\x02 \x01(\tR\tprocedure\x12\x12\n" +
@@ -2289,7 +2489,10 @@ const file_macula_proto_rawDesc = "" +
 	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x12\x1e\n" +
 	"\n" +
 	"idempotent\x18\x06 \x01(\bR\n" +
-	"idempotent\"[\n" +
+	"idempotent\x12\x12\n" +
+	"\x04cast\x18\a \x01(\bR\x04cast\"$\n" +
+	"\tRpcAccept\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\"[\n" +
 	"\tRpcResult\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12!\n" +
@@ -2333,7 +2536,13 @@ const file_macula_proto_rawDesc = "" +
 	"\n" +
 	"WatchEvent\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12+\n" +
-	"\arecords\x18\x02 \x03(\v2\x11.macula.v1.RecordR\arecords*\xd9\x04\n" +
+	"\arecords\x18\x02 \x03(\v2\x11.macula.v1.RecordR\arecords\"\\\n" +
+	"\bInterest\x12:\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2\x14.macula.v1.SubscribeR\rsubscriptions\x12\x14\n" +
+	"\x05addrs\x18\x02 \x03(\tR\x05addrs\">\n" +
+	"\bProvider\x12\x1c\n" +
+	"\tprocedure\x18\x01 \x01(\tR\tprocedure\x12\x14\n" +
+	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\xd9\x04\n" +
 	"\tErrorCode\x12\x11\n" +
 	"\rERROR_CODE_OK\x10\x00\x12\x17\n" +
 	"\x13ERROR_CODE_PROTOCOL\x10\x01\x12\x1e\n" +
@@ -2373,7 +2582,7 @@ func file_macula_proto_rawDescGZIP() []byte {
 }
 
 var file_macula_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_macula_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_macula_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_macula_proto_goTypes = []any{
 	(ErrorCode)(0),            // 0: macula.v1.ErrorCode
 	(QoS)(0),                  // 1: macula.v1.QoS
@@ -2390,18 +2599,21 @@ var file_macula_proto_goTypes = []any{
 	(*Unsubscribe)(nil),       // 12: macula.v1.Unsubscribe
 	(*Ack)(nil),               // 13: macula.v1.Ack
 	(*RpcCall)(nil),           // 14: macula.v1.RpcCall
-	(*RpcResult)(nil),         // 15: macula.v1.RpcResult
-	(*RpcError)(nil),          // 16: macula.v1.RpcError
-	(*Record)(nil),            // 17: macula.v1.Record
-	(*NodeInfo)(nil),          // 18: macula.v1.NodeInfo
-	(*FindNode)(nil),          // 19: macula.v1.FindNode
-	(*FindNodeResponse)(nil),  // 20: macula.v1.FindNodeResponse
-	(*FindValue)(nil),         // 21: macula.v1.FindValue
-	(*FindValueResponse)(nil), // 22: macula.v1.FindValueResponse
-	(*Store)(nil),             // 23: macula.v1.Store
-	(*StoreResponse)(nil),     // 24: macula.v1.StoreResponse
-	(*Watch)(nil),             // 25: macula.v1.Watch
-	(*WatchEvent)(nil),        // 26: macula.v1.WatchEvent
+	(*RpcAccept)(nil),         // 15: macula.v1.RpcAccept
+	(*RpcResult)(nil),         // 16: macula.v1.RpcResult
+	(*RpcError)(nil),          // 17: macula.v1.RpcError
+	(*Record)(nil),            // 18: macula.v1.Record
+	(*NodeInfo)(nil),          // 19: macula.v1.NodeInfo
+	(*FindNode)(nil),          // 20: macula.v1.FindNode
+	(*FindNodeResponse)(nil),  // 21: macula.v1.FindNodeResponse
+	(*FindValue)(nil),         // 22: macula.v1.FindValue
+	(*FindValueResponse)(nil), // 23: macula.v1.FindValueResponse
+	(*Store)(nil),             // 24: macula.v1.Store
+	(*StoreResponse)(nil),     // 25: macula.v1.StoreResponse
+	(*Watch)(nil),             // 26: macula.v1.Watch
+	(*WatchEvent)(nil),        // 27: macula.v1.WatchEvent
+	(*Interest)(nil),          // 28: macula.v1.Interest
+	(*Provider)(nil),          // 29: macula.v1.Provider
 }
 var file_macula_proto_depIdxs = []int32{
 	3,  // 0: macula.v1.Envelope.hello:type_name -> macula.v1.Hello
@@ -2416,32 +2628,34 @@ var file_macula_proto_depIdxs = []int32{
 	10, // 9: macula.v1.Envelope.event:type_name -> macula.v1.Event
 	13, // 10: macula.v1.Envelope.ack:type_name -> macula.v1.Ack
 	14, // 11: macula.v1.Envelope.rpc_call:type_name -> macula.v1.RpcCall
-	15, // 12: macula.v1.Envelope.rpc_result:type_name -> macula.v1.RpcResult
-	16, // 13: macula.v1.Envelope.rpc_error:type_name -> macula.v1.RpcError
-	19, // 14: macula.v1.Envelope.find_node:type_name -> macula.v1.FindNode
-	20, // 15: macula.v1.Envelope.find_node_response:type_name -> macula.v1.FindNodeResponse
-	21, // 16: macula.v1.Envelope.find_value:type_name -> macula.v1.FindValue
-	22, // 17: macula.v1.Envelope.find_value_response:type_name -> macula.v1.FindValueResponse
-	23, // 18: macula.v1.Envelope.store:type_name -> macula.v1.Store
-	24, // 19: macula.v1.Envelope.store_response:type_name -> macula.v1.StoreResponse
-	25, // 20: macula.v1.Envelope.watch:type_name -> macula.v1.Watch
-	26, // 21: macula.v1.Envelope.watch_event:type_name -> macula.v1.WatchEvent
-	0,  // 22: macula.v1.Close.code:type_name -> macula.v1.ErrorCode
-	0,  // 23: macula.v1.Error.code:type_name -> macula.v1.ErrorCode
-	1,  // 24: macula.v1.Publish.qos:type_name -> macula.v1.QoS
-	1,  // 25: macula.v1.Event.qos:type_name -> macula.v1.QoS
-	0,  // 26: macula.v1.RpcError.code:type_name -> macula.v1.ErrorCode
-	18, // 27: macula.v1.FindNodeResponse.closer:type_name -> macula.v1.NodeInfo
-	17, // 28: macula.v1.FindValueResponse.records:type_name -> macula.v1.Record
-	18, // 29: macula.v1.FindValueResponse.closer:type_name -> macula.v1.NodeInfo
-	17, // 30: macula.v1.Store.record:type_name -> macula.v1.Record
-	0,  // 31: macula.v1.StoreResponse.code:type_name -> macula.v1.ErrorCode
-	17, // 32: macula.v1.WatchEvent.records:type_name -> macula.v1.Record
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	16, // 12: macula.v1.Envelope.rpc_result:type_name -> macula.v1.RpcResult
+	17, // 13: macula.v1.Envelope.rpc_error:type_name -> macula.v1.RpcError
+	15, // 14: macula.v1.Envelope.rpc_accept:type_name -> macula.v1.RpcAccept
+	20, // 15: macula.v1.Envelope.find_node:type_name -> macula.v1.FindNode
+	21, // 16: macula.v1.Envelope.find_node_response:type_name -> macula.v1.FindNodeResponse
+	22, // 17: macula.v1.Envelope.find_value:type_name -> macula.v1.FindValue
+	23, // 18: macula.v1.Envelope.find_value_response:type_name -> macula.v1.FindValueResponse
+	24, // 19: macula.v1.Envelope.store:type_name -> macula.v1.Store
+	25, // 20: macula.v1.Envelope.store_response:type_name -> macula.v1.StoreResponse
+	26, // 21: macula.v1.Envelope.watch:type_name -> macula.v1.Watch
+	27, // 22: macula.v1.Envelope.watch_event:type_name -> macula.v1.WatchEvent
+	0,  // 23: macula.v1.Close.code:type_name -> macula.v1.ErrorCode
+	0,  // 24: macula.v1.Error.code:type_name -> macula.v1.ErrorCode
+	1,  // 25: macula.v1.Publish.qos:type_name -> macula.v1.QoS
+	1,  // 26: macula.v1.Event.qos:type_name -> macula.v1.QoS
+	0,  // 27: macula.v1.RpcError.code:type_name -> macula.v1.ErrorCode
+	19, // 28: macula.v1.FindNodeResponse.closer:type_name -> macula.v1.NodeInfo
+	18, // 29: macula.v1.FindValueResponse.records:type_name -> macula.v1.Record
+	19, // 30: macula.v1.FindValueResponse.closer:type_name -> macula.v1.NodeInfo
+	18, // 31: macula.v1.Store.record:type_name -> macula.v1.Record
+	0,  // 32: macula.v1.StoreResponse.code:type_name -> macula.v1.ErrorCode
+	18, // 33: macula.v1.WatchEvent.records:type_name -> macula.v1.Record
+	11, // 34: macula.v1.Interest.subscriptions:type_name -> macula.v1.Subscribe
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_macula_proto_init() }
@@ -2464,6 +2678,7 @@ func file_macula_proto_init() {
 		(*Envelope_RpcCall)(nil),
 		(*Envelope_RpcResult)(nil),
 		(*Envelope_RpcError)(nil),
+		(*Envelope_RpcAccept)(nil),
 		(*Envelope_FindNode)(nil),
 		(*Envelope_FindNodeResponse)(nil),
 		(*Envelope_FindValue)(nil),
@@ -2479,7 +2694,7 @@ func file_macula_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_macula_proto_rawDesc), len(file_macula_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -56,13 +56,14 @@ func sampleEnvelopes() map[string]*Envelope {
 		"event": {Body: &Envelope_Event{Event: &Event{
 			Topic: "orders.eu.created", Data: []byte(`{"id":1}`), ContentType: "application/json",
 			Publisher: sampleNodeID, Seq: 10, TimeUnixNano: -1,
-			Qos: QoS_QOS_AT_LEAST_ONCE, Signature: []byte{4, 5, 6},
+			Qos: QoS_QOS_AT_LEAST_ONCE, Signature: []byte{4, 5, 6}, QueueGroups: []string{"workers"},
 		}}},
 		"ack": {Body: &Envelope_Ack{Ack: &Ack{Publisher: sampleNodeID, Seq: 10}}},
 		"rpc_call": {Body: &Envelope_RpcCall{RpcCall: &RpcCall{
 			CallId: 77, Procedure: "billing.charge", Args: []byte{0, 1, 2}, ContentType: "application/cbor",
-			DeadlineUnixNano: 1_700_000_005_000_000_000, Idempotent: true,
+			DeadlineUnixNano: 1_700_000_005_000_000_000, Idempotent: true, Cast: true,
 		}}},
+		"rpc_accept":          {Body: &Envelope_RpcAccept{RpcAccept: &RpcAccept{CallId: 77}}},
 		"rpc_result":          {Body: &Envelope_RpcResult{RpcResult: &RpcResult{CallId: 77, Data: []byte("ok"), ContentType: "text/plain"}}},
 		"rpc_error":           {Body: &Envelope_RpcError{RpcError: &RpcError{CallId: 77, Code: CodeNoProvider, Message: "nobody home"}}},
 		"find_node":           {Body: &Envelope_FindNode{FindNode: &FindNode{Target: sampleNodeID}}},
@@ -88,6 +89,22 @@ func TestSamplesCoverEveryMessage(t *testing.T) {
 		require.True(t, ok, "no sample for %s", fd.Name())
 		require.Equal(t, fd, env.ProtoReflect().WhichOneof(body), "sample %s sets another body", fd.Name())
 		requireAllFieldsSet(t, env.ProtoReflect().Get(fd).Message())
+	}
+}
+
+// TestRecordValuesCoverEveryField round-trips the messages stored as DHT
+// record values, with every field set.
+func TestRecordValuesCoverEveryField(t *testing.T) {
+	for _, m := range []proto.Message{
+		&Interest{Subscriptions: []*Subscribe{{Pattern: "a.*", QueueGroup: "g", SubscriptionId: 1}}, Addrs: []string{"10.0.0.1:4433"}},
+		&Provider{Procedure: "svc.add", Addrs: []string{"10.0.0.1:4433"}},
+	} {
+		requireAllFieldsSet(t, m.ProtoReflect())
+		b, err := proto.Marshal(m)
+		require.NoError(t, err)
+		got := m.ProtoReflect().New().Interface()
+		require.NoError(t, proto.Unmarshal(b, got))
+		requireProtoEqual(t, m, got)
 	}
 }
 

@@ -193,8 +193,10 @@ type watchEvent struct {
 // [DefaultWatchLease] at a time, renewed until ctx ends. It merges what
 // they push like [DHT.Get] (verified records, one per owner with the
 // highest Seq, tombstones hiding what they replace) and sends the merged
-// live records, sorted by owner, on the returned channel: first once all
-// is known of one node, then each time the set changes. A receiver that
+// live records, sorted by owner, on the returned channel: first once every
+// watched node has answered (or [Config].QueryTimeout has passed, so an
+// unreachable node does not hold it up), so that the first set is as
+// complete as a [DHT.Get], then each time the set changes. A receiver that
 // falls behind only misses intermediate sets: the channel holds the
 // latest. The channel is closed when ctx ends or the DHT closes. The
 // nodes watched are those closest when Watch is called.
@@ -257,7 +259,7 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 	d.goFunc(func() {
 		defer close(out)
 		defer cancel()
-		d.mergeWatch(ctx, key, events, out)
+		d.mergeWatch(ctx, key, len(peers)+1, events, out)
 		sources.Wait()
 	})
 	d.lifeMu.Unlock()
@@ -287,20 +289,31 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// mergeWatch merges the events of the sources of a watch of key and sends
-// each new merged set on out, until ctx ends.
-func (d *DHT) mergeWatch(ctx context.Context, key Key, events <-chan watchEvent, out chan []*Record) {
+// mergeWatch merges the events of the n sources of a watch of key and
+// sends each new merged set on out, until ctx ends. The first set waits
+// until every source has reported or the query timeout has passed.
+func (d *DHT) mergeWatch(ctx context.Context, key Key, n int, events <-chan watchEvent, out chan []*Record) {
 	latest := make(map[int][]*Record)
 	var sent []*Record
 	first := true
+	settle := time.NewTimer(d.cfg.QueryTimeout)
+	defer settle.Stop()
+	settled := false
 	for {
-		var ev watchEvent
 		select {
-		case ev = <-events:
+		case ev := <-events:
+			latest[ev.source] = ev.recs
+		case <-settle.C:
+			settled = true
 		case <-ctx.Done():
 			return
 		}
-		latest[ev.source] = ev.recs
+		if first && !settled && len(latest) < n {
+			continue
+		}
+		if first && len(latest) == 0 {
+			continue
+		}
 		now := time.Now()
 		best := make(map[security.NodeID]*Record)
 		for _, recs := range latest {
