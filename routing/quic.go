@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,7 +19,7 @@ import (
 // Network is what the DHT's QUIC wire layer needs from the transport;
 // *transport.Transport implements it.
 type Network interface {
-	Dial(ctx context.Context, addr net.Addr, expected security.NodeID) (transport.PeerInfo, error)
+	Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error)
 	Peer(id security.NodeID) (transport.PeerInfo, bool)
 	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
 	Handle(typ protocol.StreamType, h transport.StreamHandler)
@@ -50,26 +48,10 @@ var (
 
 // connect makes sure there is a connection to c, dialing its addresses.
 func (q *QUICQuerier) connect(ctx context.Context, c Contact) error {
-	if _, ok := q.nw.Peer(c.ID); ok {
-		return nil
+	if _, err := q.nw.Connect(ctx, c.ID, c.Addrs); err != nil {
+		return fmt.Errorf("contact %s: %w: %w", c.ID.Short(), ErrUnreachable, err)
 	}
-	var errs []error
-	for _, a := range c.Addrs {
-		ap, err := netip.ParseAddrPort(a)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, err := q.nw.Dial(ctx, net.UDPAddrFromAddrPort(ap), c.ID); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		return nil
-	}
-	if len(errs) == 0 {
-		return fmt.Errorf("contact %s: %w", c.ID.Short(), ErrUnreachable)
-	}
-	return fmt.Errorf("contact %s: %w: %w", c.ID.Short(), ErrUnreachable, errors.Join(errs...))
+	return nil
 }
 
 // exchange sends one request to c and reads its response.

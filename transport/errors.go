@@ -15,6 +15,9 @@ var (
 	ErrClosed = fmt.Errorf("macula: transport closed: %w", net.ErrClosed)
 	// ErrNotConnected means there is no connection to the requested peer.
 	ErrNotConnected = errors.New("macula: peer not connected")
+	// ErrUnreachable means Connect found no connection to a peer and
+	// could dial none of its addresses.
+	ErrUnreachable = errors.New("macula: peer unreachable")
 	// ErrPeerRefused means the remote node aborted the TLS handshake, usually
 	// because it did not accept our certificate (wrong realm, not signed by its
 	// realm CA, expired). The remote side logs the precise reason.

@@ -52,7 +52,7 @@ func (n network) conns(k int) []net.PacketConn {
 	}
 	sn := &simnet.Simnet{Router: &simnet.PerfectRouter{}}
 	for i := range out {
-		addr := &net.UDPAddr{IP: net.IPv4(10, 0, 0, byte(i+1)), Port: 4433}
+		addr := &net.UDPAddr{IP: net.IPv4(10, 0, 0, byte(i+1)).To4(), Port: 4433}
 		out[i] = sn.NewEndpoint(addr, simnet.NodeBiDiLinkSettings{Latency: 5 * time.Millisecond})
 	}
 	require.NoError(n.t, sn.Start())

@@ -1,0 +1,281 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/routing"
+	"github.com/org/macula/security"
+)
+
+// Source is where the cache reads records; *routing.DHT implements it.
+type Source interface {
+	// Watch sends the live records under key on the returned channel,
+	// first a complete set and then each change, until ctx ends.
+	Watch(ctx context.Context, key routing.Key) (<-chan []*routing.Record, error)
+}
+
+var _ Source = (*routing.DHT)(nil)
+
+// Defaults of [Config].
+const (
+	DefaultIdleTimeout = 5 * time.Minute
+	DefaultRenew       = time.Minute
+	DefaultMaxEntries  = 4096
+)
+
+// Config configures a Cache.
+type Config struct {
+	// Source is watched for records; required.
+	Source Source
+	// IdleTimeout drops an entry not looked up for this long; default
+	// [DefaultIdleTimeout].
+	IdleTimeout time.Duration
+	// Renew is how often an entry's watch is started afresh, from a new
+	// lookup of the nodes that store the key; default [DefaultRenew].
+	Renew time.Duration
+	// MaxEntries bounds the number of keys watched at once; the least
+	// recently used entry goes first. Default [DefaultMaxEntries].
+	MaxEntries int
+	// Logger receives debug logs of failed watches; default no-op.
+	Logger *zap.Logger
+}
+
+// Cache is a watched cache of DHT records. It is safe for concurrent use.
+type Cache struct {
+	cfg Config
+	log *zap.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	entries map[routing.Key]*entry
+	down    map[security.NodeID]struct{}
+	closed  bool
+}
+
+// entry is one watched key. recs is set before ready is closed, and
+// changed under Cache.mu afterwards.
+type entry struct {
+	key      routing.Key
+	ready    chan struct{}
+	err      error
+	recs     []*routing.Record
+	lastUsed time.Time
+	cancel   context.CancelFunc
+}
+
+// New returns a running Cache; Close stops its watches.
+func New(cfg Config) (*Cache, error) {
+	if cfg.Source == nil {
+		return nil, fmt.Errorf("macula: directory: no source")
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Renew <= 0 {
+		cfg.Renew = DefaultRenew
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Cache{
+		cfg:     cfg,
+		log:     log,
+		ctx:     ctx,
+		cancel:  cancel,
+		entries: make(map[routing.Key]*entry),
+		down:    make(map[security.NodeID]struct{}),
+	}, nil
+}
+
+// Close stops every watch and waits for their goroutines.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+}
+
+// SetDown hides (down true) or shows again (down false) the records owned
+// by id, for a member that died or left and one that came back.
+func (c *Cache) SetDown(id security.NodeID, down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if down {
+		c.down[id] = struct{}{}
+	} else {
+		delete(c.down, id)
+	}
+}
+
+// IsDown reports whether id is marked down.
+func (c *Cache) IsDown(id security.NodeID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.down[id]
+	return ok
+}
+
+// Lookup returns the live records under key whose owners are not marked
+// down, sorted by owner. The records are shared: do not modify them. The
+// first lookup of a key waits, bounded by ctx, for the watch's first set;
+// it fails with the watch's error (and the next lookup tries again) or
+// ctx's.
+func (c *Cache) Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e, ok := c.entries[key]
+	if !ok {
+		e = c.startLocked(key)
+	}
+	e.lastUsed = time.Now()
+	c.mu.Unlock()
+
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*routing.Record, 0, len(e.recs))
+	for _, r := range e.recs {
+		if _, d := c.down[r.Owner]; !d {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Len is the number of keys cached.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// startLocked adds an entry for key and starts its watch goroutine,
+// evicting the least recently used entry when full.
+func (c *Cache) startLocked(key routing.Key) *entry {
+	if len(c.entries) >= c.cfg.MaxEntries {
+		var oldest *entry
+		for _, o := range c.entries {
+			if oldest == nil || o.lastUsed.Before(oldest.lastUsed) {
+				oldest = o
+			}
+		}
+		c.dropLocked(oldest)
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	e := &entry{key: key, ready: make(chan struct{}), cancel: cancel}
+	c.entries[key] = e
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer cancel()
+		c.run(ctx, e)
+	}()
+	return e
+}
+
+// dropLocked removes e and stops its watch.
+func (c *Cache) dropLocked(e *entry) {
+	if c.entries[e.key] == e {
+		delete(c.entries, e.key)
+	}
+	e.cancel()
+}
+
+// run keeps e's watch going until ctx ends or e goes idle: each round
+// watches key for Renew, then starts again from a new lookup.
+func (c *Cache) run(ctx context.Context, e *entry) {
+	first := true
+	defer func() {
+		if first {
+			// Closed before the first set: release the waiting lookups.
+			e.err = ErrClosed
+			close(e.ready)
+		}
+	}()
+	for ctx.Err() == nil {
+		c.mu.Lock()
+		idle := time.Since(e.lastUsed) > c.cfg.IdleTimeout
+		if idle {
+			c.dropLocked(e)
+		}
+		c.mu.Unlock()
+		if idle {
+			return
+		}
+		err := c.watchRound(ctx, e, &first)
+		if err != nil && first {
+			// The first lookup failed: report it and forget the entry,
+			// so that the next Lookup tries again.
+			c.mu.Lock()
+			e.err = err
+			c.dropLocked(e)
+			c.mu.Unlock()
+			first = false
+			close(e.ready)
+			return
+		}
+		if err != nil {
+			c.log.Debug("directory watch failed", zap.Error(err))
+			sleep(ctx, time.Second)
+		}
+	}
+}
+
+// watchRound watches e's key for one Renew period, storing each set.
+func (c *Cache) watchRound(ctx context.Context, e *entry, first *bool) error {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.Renew)
+	defer cancel()
+	ch, err := c.cfg.Source.Watch(wctx, e.key)
+	if err != nil {
+		return err
+	}
+	for recs := range ch {
+		slices.SortFunc(recs, func(a, b *routing.Record) int { return a.Owner.Compare(b.Owner) })
+		c.mu.Lock()
+		e.recs = recs
+		c.mu.Unlock()
+		if *first {
+			*first = false
+			close(e.ready)
+		}
+	}
+	if *first && ctx.Err() == nil {
+		return fmt.Errorf("macula: directory: watch ended before its first set")
+	}
+	return nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

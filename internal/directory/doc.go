@@ -1,0 +1,12 @@
+// Package directory keeps a node's cache of DHT records that pub/sub and
+// RPC read on every publish and call: the subscribers of a topic anchor,
+// the providers of a procedure.
+//
+// The first lookup of a key starts a DHT watch and waits for its first,
+// complete set; later lookups read memory, and the watch keeps the entry
+// fresh, so a new subscription or a withdrawn registration is seen within
+// a round trip of the storing nodes. Idle entries are dropped, and each
+// watch is renewed from a fresh lookup now and then so that it follows the
+// nodes that store the key as the mesh changes. Records of owners marked
+// down (dead or departed members) are hidden until they are marked up.
+package directory

@@ -1,0 +1,6 @@
+package directory
+
+import "errors"
+
+// ErrClosed is returned by Lookup after Close.
+var ErrClosed = errors.New("macula: directory closed")
