@@ -78,3 +78,15 @@ func (id *NodeID) UnmarshalText(b []byte) error {
 	*id = parsed
 	return nil
 }
+
+// NodeIDFromBytes returns the node ID held in b, which must be exactly 32
+// bytes (as in protocol messages); otherwise the error wraps
+// [ErrInvalidNodeID].
+func NodeIDFromBytes(b []byte) (NodeID, error) {
+	var id NodeID
+	if len(b) != len(id) {
+		return NodeID{}, fmt.Errorf("%w: want %d bytes, got %d", ErrInvalidNodeID, len(id), len(b))
+	}
+	copy(id[:], b)
+	return id, nil
+}

@@ -182,3 +182,14 @@ func FuzzParseNodeID(f *testing.F) {
 		require.Equal(t, id, back)
 	})
 }
+
+func TestNodeIDFromBytes(t *testing.T) {
+	id, err := GenerateIdentity()
+	require.NoError(t, err)
+	raw := id.ID()
+	got, err := NodeIDFromBytes(raw[:])
+	require.NoError(t, err)
+	require.Equal(t, id.ID(), got)
+	_, err = NodeIDFromBytes(make([]byte, 31))
+	require.ErrorIs(t, err, ErrInvalidNodeID)
+}

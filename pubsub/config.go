@@ -1,0 +1,133 @@
+package pubsub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/routing"
+	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
+)
+
+// Network is what pub/sub needs from the transport; *transport.Transport
+// implements it.
+type Network interface {
+	Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error)
+	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
+	Handle(typ protocol.StreamType, h transport.StreamHandler)
+}
+
+// Records publishes this node's subscription records; *routing.DHT
+// implements it.
+type Records interface {
+	NewRecord(kind, name string, value []byte) (*routing.Record, error)
+	Put(ctx context.Context, rec *routing.Record) error
+	Remove(ctx context.Context, kind, name string) error
+}
+
+// Directory reads the subscription records of other nodes, cached and
+// kept fresh; *directory.Cache implements it.
+type Directory interface {
+	Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error)
+}
+
+var (
+	_ Network = (*transport.Transport)(nil)
+	_ Records = (*routing.DHT)(nil)
+)
+
+// Defaults of [Config].
+const (
+	DefaultBufferSize    = 1024
+	DefaultPeerQueue     = 4096
+	DefaultRetryInterval = time.Second
+	DefaultDedupWindow   = 16384
+	// frameOverhead is room left in a frame for the event's other fields.
+	frameOverhead = 2048
+)
+
+// Config configures a Service.
+type Config struct {
+	// Self is this node's ID; required.
+	Self security.NodeID
+	// Realm scopes the subscription records' keys; required.
+	Realm string
+	// Addrs are where other nodes reach this one, put in its records.
+	Addrs []string
+	// Network carries event streams; required.
+	Network Network
+	// Records stores this node's subscription records; required.
+	Records Records
+	// Directory resolves other nodes' subscriptions; required.
+	Directory Directory
+	// MaxFrameSize is the transport's frame limit; payloads must leave
+	// room for the event's other fields. Default
+	// protocol.DefaultMaxFrameSize.
+	MaxFrameSize int
+	// BufferSize is the default capacity of a subscription's queue;
+	// default [DefaultBufferSize].
+	BufferSize int
+	// PeerQueue is the capacity of the queue of events waiting to be
+	// written to one peer; default [DefaultPeerQueue].
+	PeerQueue int
+	// RetryInterval is how long an at-least-once event waits for its
+	// acknowledgement before it is sent again; default
+	// [DefaultRetryInterval].
+	RetryInterval time.Duration
+	// DedupWindow is how many at-least-once events per publisher a
+	// subscriber node remembers to suppress duplicates; default
+	// [DefaultDedupWindow].
+	DedupWindow int
+	// Logger receives debug logs; default no-op.
+	Logger *zap.Logger
+}
+
+// withDefaults fills in defaults and validates cfg.
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case cfg.Self.IsZero():
+		return cfg, fmt.Errorf("%w: no node ID", ErrInvalidConfig)
+	case cfg.Network == nil || cfg.Records == nil || cfg.Directory == nil:
+		return cfg, fmt.Errorf("%w: network, records and directory are required", ErrInvalidConfig)
+	}
+	if err := security.ValidateRealm(cfg.Realm); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxFrameSize", &cfg.MaxFrameSize, protocol.DefaultMaxFrameSize},
+		{"BufferSize", &cfg.BufferSize, DefaultBufferSize},
+		{"PeerQueue", &cfg.PeerQueue, DefaultPeerQueue},
+		{"DedupWindow", &cfg.DedupWindow, DefaultDedupWindow},
+	} {
+		if *f.v < 0 {
+			return cfg, fmt.Errorf("%w: %s is %d", ErrInvalidConfig, f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if cfg.MaxFrameSize <= 2*frameOverhead {
+		return cfg, fmt.Errorf("%w: MaxFrameSize %d is too small", ErrInvalidConfig, cfg.MaxFrameSize)
+	}
+	if cfg.RetryInterval < 0 {
+		return cfg, fmt.Errorf("%w: RetryInterval is %v", ErrInvalidConfig, cfg.RetryInterval)
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return cfg, nil
+}
+
+// MaxPayload is the largest payload a Service with this config publishes.
+func (cfg Config) maxPayload() int { return cfg.MaxFrameSize - frameOverhead }

@@ -1,0 +1,55 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/org/macula/security"
+	"github.com/org/macula/topic"
+)
+
+var (
+	// ErrClosed is returned by operations on a closed Service or an ended
+	// Subscription.
+	ErrClosed = errors.New("macula: pubsub closed")
+	// ErrInvalidTopic is returned for an invalid topic or pattern, or a
+	// reserved one where it is not allowed; it is topic.ErrInvalidTopic.
+	ErrInvalidTopic = topic.ErrInvalidTopic
+	// ErrMessageTooLarge is returned by Publish for a payload over the
+	// maximum, before anything is sent.
+	ErrMessageTooLarge = errors.New("macula: message too large")
+	// ErrNotAcknowledged is wrapped by the *PublishError of an
+	// at-least-once Publish that some subscriber nodes did not
+	// acknowledge.
+	ErrNotAcknowledged = errors.New("macula: event not acknowledged")
+	// ErrInvalidConfig is wrapped by New's errors.
+	ErrInvalidConfig = errors.New("macula: invalid pubsub config")
+)
+
+// PublishError reports the subscriber nodes that did not acknowledge an
+// at-least-once event before Publish's context ended. It matches
+// ErrNotAcknowledged and the context's error with errors.Is.
+type PublishError struct {
+	// Topic is the event's topic.
+	Topic string
+	// Seq is the event's sequence number.
+	Seq uint64
+	// Missing lists the nodes that did not acknowledge, sorted.
+	Missing []security.NodeID
+	// Err is why Publish stopped waiting (the context's error).
+	Err error
+}
+
+// Error names the nodes that did not acknowledge.
+func (e *PublishError) Error() string {
+	names := make([]string, len(e.Missing))
+	for i, id := range e.Missing {
+		names[i] = id.Short()
+	}
+	return fmt.Sprintf("macula: event %d on %s not acknowledged by %d node(s) [%s]: %v",
+		e.Seq, e.Topic, len(e.Missing), strings.Join(names, " "), e.Err)
+}
+
+// Unwrap returns ErrNotAcknowledged and the context's error.
+func (e *PublishError) Unwrap() []error { return []error{ErrNotAcknowledged, e.Err} }

@@ -1,0 +1,137 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
+)
+
+// inStream is an event stream a publisher opened to this node; acks for
+// that publisher go back on the newest one.
+type inStream struct {
+	s  *transport.Stream
+	mu sync.Mutex // serializes ack writes
+}
+
+func (in *inStream) ack(pub security.NodeID, seq uint64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	_ = in.s.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_Ack{Ack: &protocol.Ack{Publisher: pub[:], Seq: seq}}})
+}
+
+// serveEvents reads the events a publisher sends on s and delivers them
+// to the local subscriptions, until the stream or the Service ends.
+func (svc *Service) serveEvents(ctx context.Context, s *transport.Stream) {
+	from := s.Peer()
+	in := &inStream{s: s}
+	if !svc.addInbound(from, in) {
+		s.Abort(protocol.CodeShutdown)
+		return
+	}
+	defer svc.removeInbound(from, in)
+	stop := context.AfterFunc(svc.ctx, func() { s.Abort(protocol.CodeShutdown) })
+	defer stop()
+	var env protocol.Envelope
+	for {
+		if err := s.ReadFrame(&env); err != nil {
+			if !errors.Is(err, io.EOF) && svc.ctx.Err() == nil && ctx.Err() == nil {
+				svc.log.Debug("event stream ended", zap.String("peer", from.Short()), zap.Error(err))
+				if code := protocol.CodeOf(err); code != protocol.CodeOK {
+					s.Abort(code)
+				}
+			}
+			return
+		}
+		pe := env.GetEvent()
+		if pe == nil {
+			svc.log.Debug("unexpected frame on event stream", zap.String("peer", from.Short()))
+			s.Abort(protocol.CodeUnknownMessage)
+			return
+		}
+		svc.receive(from, pe)
+	}
+}
+
+// receive delivers one event from a peer.
+func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
+	pub, err := security.NodeIDFromBytes(pe.GetPublisher())
+	if err != nil || pub != from {
+		// Events are sent by their publisher; a gateway will sign what it
+		// forwards (see the security issue).
+		svc.stats.refused.Add(1)
+		svc.log.Debug("event with a wrong publisher refused", zap.String("peer", from.Short()))
+		return
+	}
+	ev := &Event{
+		Topic:       pe.GetTopic(),
+		Data:        pe.GetData(),
+		ContentType: pe.GetContentType(),
+		Publisher:   pub,
+		Seq:         pe.GetSeq(),
+		Time:        time.Unix(0, pe.GetTimeUnixNano()),
+	}
+	if !validTopic(ev.Topic) {
+		svc.stats.refused.Add(1)
+		return
+	}
+	svc.stats.received.Add(1)
+	if pe.GetQos() != protocol.QoS_QOS_AT_LEAST_ONCE {
+		svc.local.deliver(ev, pe.GetQueueGroups(), nil)
+		return
+	}
+	switch svc.seen.get(pub, ev.Seq) {
+	case seenAcked:
+		svc.sendAck(pub, ev.Seq)
+		return
+	case seenPending:
+		return
+	}
+	svc.seen.set(pub, ev.Seq, seenPending)
+	_, ok := svc.local.deliver(ev, pe.GetQueueGroups(), func() {
+		svc.seen.set(pub, ev.Seq, seenAcked)
+		svc.sendAck(pub, ev.Seq)
+	})
+	if !ok {
+		// A queue is full: leave it unacknowledged; the publisher resends.
+		svc.seen.set(pub, ev.Seq, seenNone)
+		svc.stats.deferred.Add(1)
+	}
+}
+
+// sendAck acknowledges (pub, seq) on pub's newest event stream to us.
+func (svc *Service) sendAck(pub security.NodeID, seq uint64) {
+	svc.inMu.Lock()
+	in := svc.inbound[pub]
+	svc.inMu.Unlock()
+	if in != nil {
+		in.ack(pub, seq)
+	}
+}
+
+func (svc *Service) addInbound(from security.NodeID, in *inStream) bool {
+	svc.inMu.Lock()
+	defer svc.inMu.Unlock()
+	if svc.ctx.Err() != nil {
+		return false
+	}
+	svc.inbound[from] = in
+	svc.inWG.Add(1)
+	return true
+}
+
+func (svc *Service) removeInbound(from security.NodeID, in *inStream) {
+	svc.inMu.Lock()
+	if svc.inbound[from] == in {
+		delete(svc.inbound, from)
+	}
+	svc.inMu.Unlock()
+	svc.inWG.Done()
+}

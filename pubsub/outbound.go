@@ -1,0 +1,333 @@
+package pubsub
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
+)
+
+const (
+	// maxBatch bounds the bytes gathered into one stream write.
+	maxBatch = 64 << 10
+	// writeTimeout bounds one batch write, so a dead connection cannot
+	// hold a peer's queue for longer.
+	writeTimeout = 5 * time.Second
+	// minRedial and maxRedial bound the wait between connection attempts
+	// to an unreachable peer.
+	minRedial = 100 * time.Millisecond
+	maxRedial = 5 * time.Second
+)
+
+// outMsg is one encoded event frame for a peer; ack is set for an
+// at-least-once event.
+type outMsg struct {
+	frame []byte
+	ack   *pendingAck
+}
+
+// pendingAck is an at-least-once event sent to one peer and not yet
+// acknowledged by it.
+type pendingAck struct {
+	seq    uint64
+	frame  []byte
+	done   chan struct{}
+	sentAt time.Time // guarded by peerOut.mu; zero until first written
+}
+
+// peerOut sends events to one subscriber node on one event stream, with
+// batched writes, redialing and resending unacknowledged events as
+// needed. Its goroutine lives until the Service closes.
+type peerOut struct {
+	svc *Service
+	id  security.NodeID
+	q   chan outMsg
+
+	mu      sync.Mutex
+	addrs   []string
+	pending map[uint64]*pendingAck
+}
+
+// writer is the current event stream to a peer and its ack reader.
+type writer struct {
+	s    *transport.Stream
+	done chan struct{} // closed when the ack reader ends
+}
+
+// peer returns the sender for id, starting it if needed, with addrs as
+// its latest known addresses.
+func (svc *Service) peer(id security.NodeID, addrs []string) (*peerOut, bool) {
+	svc.outMu.Lock()
+	defer svc.outMu.Unlock()
+	if p, ok := svc.peers[id]; ok {
+		if len(addrs) > 0 {
+			p.mu.Lock()
+			p.addrs = addrs
+			p.mu.Unlock()
+		}
+		return p, true
+	}
+	if svc.ctx.Err() != nil {
+		return nil, false
+	}
+	p := &peerOut{svc: svc, id: id, q: make(chan outMsg, svc.cfg.PeerQueue), addrs: addrs, pending: make(map[uint64]*pendingAck)}
+	svc.peers[id] = p
+	svc.wg.Go(p.run)
+	return p, true
+}
+
+// send queues m, waiting for room while ctx lasts.
+func (p *peerOut) send(ctx context.Context, m outMsg) error {
+	if m.ack != nil {
+		p.mu.Lock()
+		p.pending[m.ack.seq] = m.ack
+		p.mu.Unlock()
+	}
+	select {
+	case p.q <- m:
+		return nil
+	case <-ctx.Done():
+		if m.ack != nil {
+			p.forget(m.ack.seq)
+		}
+		return ctx.Err()
+	case <-p.svc.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// forget stops resending seq (its Publish stopped waiting).
+func (p *peerOut) forget(seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pending, seq)
+}
+
+// acked resolves seq's acknowledgement.
+func (p *peerOut) acked(seq uint64) {
+	p.mu.Lock()
+	pa := p.pending[seq]
+	delete(p.pending, seq)
+	p.mu.Unlock()
+	if pa != nil {
+		close(pa.done)
+	}
+}
+
+// run is the peer's goroutine.
+func (p *peerOut) run() {
+	ctx := p.svc.ctx
+	var w *writer
+	defer func() { w.close() }()
+	retry := time.NewTicker(p.svc.cfg.RetryInterval)
+	defer retry.Stop()
+	var (
+		buf      []byte
+		batch    []outMsg
+		nextDial time.Time
+		redial   = minRedial
+	)
+	// ensure opens a stream if there is none, and first resends the
+	// events that earlier streams carried without an ack.
+	ensure := func() bool {
+		if w != nil {
+			return true
+		}
+		if time.Now().Before(nextDial) {
+			return false
+		}
+		nw, err := p.open(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.svc.log.Debug("event stream open failed", zap.String("peer", p.id.Short()), zap.Error(err))
+			}
+			nextDial = time.Now().Add(redial)
+			redial = min(2*redial, maxRedial)
+			return false
+		}
+		redial = minRedial
+		w = nw
+		if !p.write(w, p.due(time.Time{}, true)) {
+			w.close()
+			w = nil
+			return false
+		}
+		return true
+	}
+	for {
+		var done <-chan struct{}
+		if w != nil {
+			done = w.done
+		}
+		var m outMsg
+		select {
+		case m = <-p.q:
+		case <-retry.C:
+			if p.hasPending() && ensure() {
+				if !p.write(w, p.due(time.Now().Add(-p.svc.cfg.RetryInterval), false)) {
+					w.close()
+					w = nil
+				}
+			}
+			continue
+		case <-done:
+			w.close()
+			w = nil
+			continue
+		case <-ctx.Done():
+			return
+		}
+		batch = append(batch[:0], m)
+		buf = append(buf[:0], m.frame...)
+	gather:
+		for len(buf) < maxBatch {
+			select {
+			case m = <-p.q:
+				batch = append(batch, m)
+				buf = append(buf, m.frame...)
+			default:
+				break gather
+			}
+		}
+		if !ensure() {
+			p.lost(batch)
+			continue
+		}
+		p.markSent(batch)
+		if err := w.writeRaw(buf); err != nil {
+			p.svc.log.Debug("event stream write failed", zap.String("peer", p.id.Short()), zap.Error(err))
+			p.lost(batch)
+			w.close()
+			w = nil
+		}
+	}
+}
+
+// lost counts the at-most-once events of a batch that could not be sent;
+// at-least-once ones stay pending and are resent.
+func (p *peerOut) lost(batch []outMsg) {
+	for _, m := range batch {
+		if m.ack == nil {
+			p.svc.stats.sendFailed.Add(1)
+		}
+	}
+}
+
+func (p *peerOut) hasPending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending) > 0
+}
+
+// markSent records when the at-least-once events of a batch were written.
+func (p *peerOut) markSent(batch []outMsg) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range batch {
+		if m.ack != nil {
+			m.ack.sentAt = now
+		}
+	}
+}
+
+// due returns, in sequence order, the pending events last written before
+// cutoff (all that were ever written, with all), marking them written now.
+func (p *peerOut) due(cutoff time.Time, all bool) [][]byte {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var list []*pendingAck
+	for _, pa := range p.pending {
+		if pa.sentAt.IsZero() {
+			continue // still queued; it goes out in order with its batch
+		}
+		if all || pa.sentAt.Before(cutoff) {
+			list = append(list, pa)
+		}
+	}
+	slices.SortFunc(list, func(a, b *pendingAck) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	frames := make([][]byte, len(list))
+	for i, pa := range list {
+		pa.sentAt = now
+		frames[i] = pa.frame
+	}
+	if len(list) > 0 {
+		p.svc.stats.resent.Add(uint64(len(list)))
+	}
+	return frames
+}
+
+// write writes frames in batches; false means the stream failed.
+func (p *peerOut) write(w *writer, frames [][]byte) bool {
+	var buf []byte
+	for i, f := range frames {
+		buf = append(buf, f...)
+		if len(buf) >= maxBatch || i == len(frames)-1 {
+			if err := w.writeRaw(buf); err != nil {
+				return false
+			}
+			buf = buf[:0]
+		}
+	}
+	return true
+}
+
+// open connects to the peer and opens an event stream, with a goroutine
+// reading its acks.
+func (p *peerOut) open(ctx context.Context) (*writer, error) {
+	p.mu.Lock()
+	addrs := p.addrs
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if _, err := p.svc.cfg.Network.Connect(ctx, p.id, addrs); err != nil {
+		return nil, err
+	}
+	s, err := p.svc.cfg.Network.OpenStream(ctx, p.id, protocol.StreamEvents)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{s: s, done: make(chan struct{})}
+	p.svc.wg.Go(func() {
+		defer close(w.done)
+		var env protocol.Envelope
+		for {
+			if err := s.ReadFrame(&env); err != nil {
+				return
+			}
+			if a := env.GetAck(); a != nil {
+				p.acked(a.GetSeq())
+			}
+		}
+	})
+	return w, nil
+}
+
+func (w *writer) writeRaw(b []byte) error {
+	_ = w.s.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := w.s.Write(b)
+	return err
+}
+
+// close aborts the stream, which ends the ack reader.
+func (w *writer) close() {
+	if w == nil {
+		return
+	}
+	w.s.Abort(protocol.CodeShutdown)
+}
