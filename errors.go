@@ -42,7 +42,8 @@ var (
 	// ErrSelfConnection means an address given to Join or WithBootstrap is
 	// this node's own.
 	ErrSelfConnection = transport.ErrSelfConnection
-	// ErrMessageTooLarge means a frame is over the maximum frame size.
+	// ErrMessageTooLarge means a frame, or a payload given to Publish or
+	// Call, is over the maximum size.
 	ErrMessageTooLarge = protocol.ErrFrameTooLarge
 	// ErrMalformedFrame means a peer sent bytes that are not a valid frame.
 	ErrMalformedFrame = protocol.ErrMalformedFrame

@@ -13,7 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/org/macula/discovery"
+	"github.com/org/macula/internal/directory"
 	"github.com/org/macula/membership"
+	"github.com/org/macula/pubsub"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topology"
@@ -65,6 +67,8 @@ type Node struct {
 	membersRef atomic.Pointer[membership.Membership]
 	dht        atomic.Pointer[routing.DHT] // set once started; callbacks may run before
 	topo       atomic.Pointer[topology.Manager]
+	pubsub     atomic.Pointer[pubsub.Service] // set once started
+	dir        *directory.Cache
 	log        *zap.Logger
 	advertise  []string
 
@@ -165,6 +169,10 @@ func New(opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if err := n.startRouting(); err != nil {
+		n.shutdown()
+		return nil, err
+	}
+	if err := n.startMessaging(); err != nil {
 		n.shutdown()
 		return nil, err
 	}
@@ -401,6 +409,7 @@ func (n *Node) stopActivity() {
 	if topo := n.topo.Load(); topo != nil {
 		_ = topo.Close()
 	}
+	n.closeMessaging()
 	n.closeRouting()
 }
 

@@ -82,6 +82,7 @@ func (n *Node) startTopology() error {
 // goes into the DHT routing table (peers are learned from handshakes too);
 // a lost connection to an overlay neighbour is re-dialed at once.
 func (n *Node) onPeerChange(ev transport.PeerEvent) {
+	n.peerChanged(ev)
 	if ev.Connected {
 		if d := n.dht.Load(); d != nil {
 			d.AddPeer(routing.Contact{ID: ev.Peer.ID, Addrs: ev.Peer.AdvertisedAddrs})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
 )
@@ -18,7 +19,8 @@ var (
 	ErrInvalidTopic = topic.ErrInvalidTopic
 	// ErrMessageTooLarge is returned by Publish for a payload over the
 	// maximum, before anything is sent.
-	ErrMessageTooLarge = errors.New("macula: message too large")
+	// It is protocol.ErrFrameTooLarge, as for frames.
+	ErrMessageTooLarge = protocol.ErrFrameTooLarge
 	// ErrNotAcknowledged is wrapped by the *PublishError of an
 	// at-least-once Publish that some subscriber nodes did not
 	// acknowledge.

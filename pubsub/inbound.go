@@ -95,12 +95,14 @@ func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
 		return
 	}
 	svc.seen.set(pub, ev.Seq, seenPending)
-	_, ok := svc.local.deliver(ev, pe.GetQueueGroups(), func() {
+	n, ok := svc.local.deliver(ev, pe.GetQueueGroups(), func() {
 		svc.seen.set(pub, ev.Seq, seenAcked)
 		svc.sendAck(pub, ev.Seq)
 	})
-	if !ok {
-		// A queue is full: leave it unacknowledged; the publisher resends.
+	if !ok || n == 0 {
+		// A queue is full, or no subscription matches (yet: a restarted
+		// node has not subscribed again): leave the event unacknowledged,
+		// and the publisher resends it.
 		svc.seen.set(pub, ev.Seq, seenNone)
 		svc.stats.deferred.Add(1)
 	}

@@ -73,9 +73,10 @@ func (r *registry) localInterest(t string) (plain bool, groups []string) {
 // one matching member of each of the given groups. With done (an
 // at-least-once event) it first checks that every chosen queue has room
 // and refuses the whole event (returns false) if one has none; done is
-// called once every chosen handler has returned, at once if none
-// matched. Without done, a full queue drops the event for that
-// subscription and counts it. It returns how many subscriptions got it.
+// called once every chosen handler has returned, and never if none
+// matched (the caller decides what that means). Without done, a full
+// queue drops the event for that subscription and counts it. It returns
+// how many subscriptions got it.
 func (r *registry) deliver(ev *Event, groups []string, done func()) (int, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -116,7 +117,6 @@ func (r *registry) deliver(ev *Event, groups []string, done func()) (int, bool) 
 		}
 	}
 	if len(chosen) == 0 {
-		done()
 		return 0, true
 	}
 	c := &completion{fn: done}

@@ -232,6 +232,7 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 			}
 			frame = b
 		}
+		svc.stats.sent.Add(1)
 		po, ok := svc.peer(id, tg.addrs)
 		if !ok {
 			return ErrClosed
@@ -281,7 +282,11 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 func (svc *Service) deliverLocalAtLeastOnce(ctx context.Context, ev *Event, groups []string, done chan struct{}) error {
 	wait := time.Millisecond
 	for {
-		if _, ok := svc.local.deliver(ev, groups, func() { close(done) }); ok {
+		n, ok := svc.local.deliver(ev, groups, func() { close(done) })
+		if ok && n == 0 {
+			close(done) // unsubscribed meanwhile: nothing to wait for
+		}
+		if ok {
 			return nil
 		}
 		t := time.NewTimer(wait)

@@ -60,19 +60,21 @@ type Service struct {
 
 // counters are the Service's statistics.
 type counters struct {
-	published, received, refused, deferred, sendFailed, resent atomic.Uint64
+	published, sent, received, refused, deferred, sendFailed, resent atomic.Uint64
 }
 
 // Stats is a snapshot of a Service's counters.
 type Stats struct {
 	// Published counts events this node published (system events too).
 	Published uint64
+	// Sent counts events queued for other nodes, one per subscriber node.
+	Sent uint64
 	// Received counts events received from other nodes.
 	Received uint64
 	// Refused counts events refused as malformed or forged.
 	Refused uint64
 	// Deferred counts at-least-once events left unacknowledged because a
-	// subscription's queue was full.
+	// subscription's queue was full or no subscription matched.
 	Deferred uint64
 	// SendFailed counts at-most-once events lost because their
 	// subscriber node could not be reached.
@@ -142,6 +144,7 @@ func (svc *Service) Close() error {
 func (svc *Service) Stats() Stats {
 	st := Stats{
 		Published:  svc.stats.published.Load(),
+		Sent:       svc.stats.sent.Load(),
 		Received:   svc.stats.received.Load(),
 		Refused:    svc.stats.refused.Load(),
 		Deferred:   svc.stats.deferred.Load(),

@@ -1,6 +1,7 @@
 // Command quickstart starts three Macula nodes in one process on 127.0.0.1,
-// joins them into one mesh, and prints each node's peers with their
-// round-trip times. It needs no configuration and no server:
+// joins them into one mesh, prints each node's peers with their round-trip
+// times, then has node 2 subscribe to "sensors.*" and receive the
+// readings node 0 publishes. It needs no configuration and no server:
 //
 //	go run ./examples/quickstart
 package main
@@ -82,6 +83,47 @@ func run() error {
 		fmt.Printf("member %s  %-5s  %s\n", m.ID.Short(), m.State, m.Addr)
 	}
 	fmt.Println("\nmesh of 3 nodes connected")
+	return pubsubDemo(ctx, nodes)
+}
+
+// reading is the payload of the demo's sensor events, sent as JSON.
+type reading struct {
+	Sensor string  `json:"sensor"`
+	Value  float64 `json:"value"`
+}
+
+// pubsubDemo subscribes node 2 to "sensors.*" and publishes three
+// readings from node 0, at least once, so that each Publish returns only
+// after node 2's handler ran.
+func pubsubDemo(ctx context.Context, nodes []*macula.Node) error {
+	got := make(chan string, 3)
+	sub, err := nodes[2].Subscribe(ctx, "sensors.*", func(_ context.Context, ev *macula.Event) {
+		var r reading
+		if err := ev.Decode(&r); err != nil {
+			got <- "bad payload: " + err.Error()
+			return
+		}
+		got <- fmt.Sprintf("node 2 got %s = %.1f from %s", ev.Topic, r.Value, ev.Publisher.Short())
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	fmt.Printf("\nnode 2 subscribed to %q\n", sub.Pattern())
+	for _, r := range []reading{{"temp", 21.5}, {"humidity", 40}, {"co2", 412}} {
+		if err := nodes[0].Publish(ctx, "sensors."+r.Sensor, r, macula.WithQoS(macula.AtLeastOnce)); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		fmt.Printf("node 0 published sensors.%s\n", r.Sensor)
+	}
+	for range 3 {
+		select {
+		case line := <-got:
+			fmt.Println(line)
+		case <-ctx.Done():
+			return fmt.Errorf("readings did not arrive: %w", ctx.Err())
+		}
+	}
 	return nil
 }
 

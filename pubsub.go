@@ -1,0 +1,210 @@
+package macula
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/internal/directory"
+	"github.com/org/macula/membership"
+	"github.com/org/macula/pubsub"
+	"github.com/org/macula/transport"
+)
+
+// Event is a published event as a subscriber receives it; Decode decodes
+// its payload.
+type Event = pubsub.Event
+
+// Subscription is an active subscription; Unsubscribe ends it and Dropped
+// counts the events its full queue dropped.
+type Subscription = pubsub.Subscription
+
+// QoS is a delivery guarantee: AtMostOnce (the default) or AtLeastOnce.
+type QoS = pubsub.QoS
+
+// Delivery guarantees.
+const (
+	// AtMostOnce sends each event once, without acknowledgement.
+	AtMostOnce = pubsub.AtMostOnce
+	// AtLeastOnce resends each event until every subscriber node has
+	// acknowledged it (after its handlers returned); duplicates are
+	// suppressed at the subscriber.
+	AtLeastOnce = pubsub.AtLeastOnce
+)
+
+// PublishOption sets an option of one Publish.
+type PublishOption = pubsub.PublishOption
+
+// SubscribeOption sets an option of one Subscribe.
+type SubscribeOption = pubsub.SubscribeOption
+
+// PublishError names the subscriber nodes that did not acknowledge an
+// at-least-once event; it matches ErrNotAcknowledged.
+type PublishError = pubsub.PublishError
+
+// ErrNotAcknowledged is matched by the error of an at-least-once Publish
+// that some subscriber nodes did not acknowledge in time.
+var ErrNotAcknowledged = pubsub.ErrNotAcknowledged
+
+// WithQoS sets the delivery guarantee of a Publish.
+func WithQoS(q QoS) PublishOption { return pubsub.WithQoS(q) }
+
+// WithQueueGroup puts a subscription in a queue group: each event goes to
+// one member of the group across the mesh.
+func WithQueueGroup(name string) SubscribeOption { return pubsub.WithQueueGroup(name) }
+
+// WithBuffer sets the capacity of a subscription's queue (default 1024).
+// When it is full, at-most-once events are dropped (see
+// Subscription.Dropped) and at-least-once events are left unacknowledged,
+// so that the publisher resends them.
+func WithBuffer(n int) SubscribeOption { return pubsub.WithBuffer(n) }
+
+// System topics each node publishes to its own subscribers only; subscribe
+// with patterns such as "_mesh.#". The payload is JSON (see SystemEvent).
+const (
+	TopicPeerConnected    = "_mesh.peer.connected"
+	TopicPeerDisconnected = "_mesh.peer.disconnected"
+	TopicMemberJoined     = "_mesh.member.joined"
+	TopicMemberLeft       = "_mesh.member.left"
+	TopicMemberFailed     = "_mesh.member.failed"
+	TopicMemberUpdated    = "_mesh.member.updated"
+)
+
+// SystemEvent is the payload of the system topics.
+type SystemEvent struct {
+	// Node is the peer or member concerned.
+	Node NodeID `json:"node"`
+	// Addrs are its addresses.
+	Addrs []string `json:"addrs,omitempty"`
+	// State is its membership state, for member events.
+	State string `json:"state,omitempty"`
+	// Reason is why a connection ended, for peer.disconnected.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Publish sends payload on topic to every subscriber in the realm, once
+// per subscriber node, directly. A []byte payload is sent as is, a
+// proto.Message as protobuf, anything else as JSON. Invalid or reserved
+// topics fail with ErrInvalidTopic and payloads over the limit with
+// ErrMessageTooLarge before anything is sent. With WithQoS(AtLeastOnce)
+// it returns once every subscriber node known at publish time has
+// acknowledged the event, or a *PublishError naming those that have not
+// when ctx ends.
+func (n *Node) Publish(ctx context.Context, topic string, payload any, opts ...PublishOption) error {
+	ps := n.pubsub.Load()
+	if ps == nil || n.isClosing() {
+		return ErrClosed
+	}
+	return ps.Publish(ctx, topic, payload, opts...)
+}
+
+// Subscribe calls fn for every event published in the realm on a topic
+// matching pattern: "*" matches one segment, a final "#" one or more
+// ("sensors.*", "sensors.#"). ctx bounds Subscribe itself (storing the
+// subscription in the DHT); the subscription lasts until Unsubscribe or
+// Close. Each subscription has its own goroutine and bounded queue, so a
+// slow handler holds up no other. fn's context ends with the
+// subscription.
+func (n *Node) Subscribe(ctx context.Context, pattern string, fn func(context.Context, *Event), opts ...SubscribeOption) (*Subscription, error) {
+	ps := n.pubsub.Load()
+	if ps == nil || n.isClosing() {
+		return nil, ErrClosed
+	}
+	return ps.Subscribe(ctx, pattern, fn, opts...)
+}
+
+// PubSubStats returns the node's pub/sub counters.
+func (n *Node) PubSubStats() pubsub.Stats {
+	if ps := n.pubsub.Load(); ps != nil {
+		return ps.Stats()
+	}
+	return pubsub.Stats{}
+}
+
+// startMessaging starts the directory cache and the pub/sub engine on the
+// DHT, and follows membership to hide the records of departed members
+// and publish the system events.
+func (n *Node) startMessaging() error {
+	d := n.dht.Load()
+	dir, err := directory.New(directory.Config{Source: d, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.dir = dir
+	ps, err := pubsub.New(pubsub.Config{
+		Self:         n.ID(),
+		Realm:        n.cfg.realm,
+		Addrs:        n.advertise,
+		Network:      n.tr,
+		Records:      d,
+		Directory:    dir,
+		MaxFrameSize: n.cfg.maxFrameSize,
+		Logger:       n.log,
+	})
+	if err != nil {
+		dir.Close()
+		return fmt.Errorf("macula: start pub/sub: %w", err)
+	}
+	n.pubsub.Store(ps)
+	events := n.members.Watch(n.ctx)
+	n.goFunc(func() {
+		for ev := range events {
+			n.memberChanged(ev)
+		}
+	})
+	return nil
+}
+
+// memberChanged hides or shows a member's records and publishes the
+// matching system event.
+func (n *Node) memberChanged(ev MemberEvent) {
+	if ev.Member.ID == n.ID() {
+		return
+	}
+	topic := TopicMemberUpdated
+	switch ev.Type {
+	case membership.EventJoin:
+		topic = TopicMemberJoined
+		n.dir.SetDown(ev.Member.ID, false)
+	case membership.EventLeave:
+		topic = TopicMemberLeft
+		n.dir.SetDown(ev.Member.ID, true)
+	case membership.EventFail:
+		topic = TopicMemberFailed
+		n.dir.SetDown(ev.Member.ID, true)
+	}
+	n.publishSystem(topic, SystemEvent{Node: ev.Member.ID, Addrs: ev.Member.Meta.Addrs, State: ev.Member.State.String()})
+}
+
+// peerChanged publishes a connection event; it runs in the transport's
+// callback and does not block.
+func (n *Node) peerChanged(ev transport.PeerEvent) {
+	se := SystemEvent{Node: ev.Peer.ID, Addrs: ev.Peer.AdvertisedAddrs}
+	if ev.Connected {
+		n.publishSystem(TopicPeerConnected, se)
+		return
+	}
+	if ev.Err != nil {
+		se.Reason = ev.Err.Error()
+	}
+	n.publishSystem(TopicPeerDisconnected, se)
+}
+
+func (n *Node) publishSystem(topic string, se SystemEvent) {
+	if ps := n.pubsub.Load(); ps != nil {
+		if err := ps.PublishLocal(topic, se); err != nil {
+			n.log.Debug("system event not published", zap.String("topic", topic), zap.Error(err))
+		}
+	}
+}
+
+// closeMessaging stops pub/sub and the directory.
+func (n *Node) closeMessaging() {
+	if ps := n.pubsub.Load(); ps != nil {
+		_ = ps.Close()
+	}
+	if n.dir != nil {
+		n.dir.Close()
+	}
+}
