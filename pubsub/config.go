@@ -32,7 +32,9 @@ type Records interface {
 // Directory reads the subscription records of other nodes, cached and
 // kept fresh; *directory.Cache implements it.
 type Directory interface {
-	Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error)
+	// LookupEach looks up every key (the uncached ones at once) and calls
+	// fn with each key's index and live records, in order.
+	LookupEach(ctx context.Context, keys []routing.Key, fn func(i int, recs []*routing.Record)) error
 }
 
 var (

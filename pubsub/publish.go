@@ -103,11 +103,12 @@ func (svc *Service) resolve(ctx context.Context, t string) (plan, error) {
 		}
 		cands[g] = append(cands[g], svc.cfg.Self)
 	}
-	for _, anchor := range topic.Anchors(t) {
-		recs, err := svc.cfg.Directory.Lookup(ctx, routing.KeyFor(svc.cfg.Realm, routing.KindSub, anchor))
-		if err != nil {
-			return p, err
-		}
+	anchors := topic.Anchors(t)
+	keys := make([]routing.Key, len(anchors))
+	for i, a := range anchors {
+		keys[i] = routing.KeyFor(svc.cfg.Realm, routing.KindSub, a)
+	}
+	err := svc.cfg.Directory.LookupEach(ctx, keys, func(_ int, recs []*routing.Record) {
 		for _, r := range recs {
 			if r.Owner == svc.cfg.Self {
 				continue
@@ -120,12 +121,10 @@ func (svc *Service) resolve(ctx context.Context, t string) (plan, error) {
 				if !sees(s.GetPattern(), t) {
 					continue
 				}
-				tg := p.remote[r.Owner]
 				g := s.GetQueueGroup()
 				if g == "" {
-					if tg == nil {
-						tg = &remoteTarget{addrs: in.GetAddrs()}
-						p.remote[r.Owner] = tg
+					if p.remote[r.Owner] == nil {
+						p.remote[r.Owner] = &remoteTarget{addrs: in.GetAddrs()}
 					}
 					continue
 				}
@@ -138,6 +137,9 @@ func (svc *Service) resolve(ctx context.Context, t string) (plan, error) {
 				svc.rememberAddrs(r.Owner, in.GetAddrs())
 			}
 		}
+	})
+	if err != nil {
+		return p, err
 	}
 	for g, nodes := range cands {
 		slices.SortFunc(nodes, func(a, b security.NodeID) int { return a.Compare(b) })

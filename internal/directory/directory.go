@@ -136,35 +136,51 @@ func (c *Cache) IsDown(id security.NodeID) bool {
 // it fails with the watch's error (and the next lookup tries again) or
 // ctx's.
 func (c *Cache) Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error) {
+	var out []*routing.Record
+	err := c.LookupEach(ctx, []routing.Key{key}, func(_ int, recs []*routing.Record) { out = recs })
+	return out, err
+}
+
+// LookupEach looks up every key like Lookup, starting the watches of the
+// keys not cached yet all at once, and calls fn with each key's index and
+// records, in order. It stops at the first error.
+func (c *Cache) LookupEach(ctx context.Context, keys []routing.Key, fn func(i int, recs []*routing.Record)) error {
+	entries := make([]*entry, len(keys))
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	e, ok := c.entries[key]
-	if !ok {
-		e = c.startLocked(key)
-	}
-	e.lastUsed = time.Now()
-	c.mu.Unlock()
-
-	select {
-	case <-e.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if e.err != nil {
-		return nil, e.err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*routing.Record, 0, len(e.recs))
-	for _, r := range e.recs {
-		if _, d := c.down[r.Owner]; !d {
-			out = append(out, r)
+	now := time.Now()
+	for i, key := range keys {
+		e, ok := c.entries[key]
+		if !ok {
+			e = c.startLocked(key)
 		}
+		e.lastUsed = now
+		entries[i] = e
 	}
-	return out, nil
+	c.mu.Unlock()
+	for i, e := range entries {
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if e.err != nil {
+			return e.err
+		}
+		c.mu.Lock()
+		out := make([]*routing.Record, 0, len(e.recs))
+		for _, r := range e.recs {
+			if _, d := c.down[r.Owner]; !d {
+				out = append(out, r)
+			}
+		}
+		c.mu.Unlock()
+		fn(i, out)
+	}
+	return nil
 }
 
 // Len is the number of keys cached.
