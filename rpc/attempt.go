@@ -1,0 +1,207 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/transport"
+)
+
+var (
+	// errProtocol reports a provider that answered out of turn.
+	errProtocol = errors.New("macula: rpc protocol violation")
+	// errProviderShutdown reports a provider that closed while running
+	// an accepted call.
+	errProviderShutdown = errors.New("macula: provider shut down during the call")
+)
+
+// localResult is what a local handler returned.
+type localResult struct {
+	data        []byte
+	contentType string
+	err         *RemoteError
+}
+
+// callLocal runs req on this node's handler, in process, on a goroutine
+// Close waits for, so that the caller returns when ctx ends even if the
+// handler does not.
+func (s *Service) callLocal(ctx context.Context, req *request) (*Reply, bool, error) {
+	r, rerr := s.acquire(req.procedure)
+	if rerr != nil {
+		return nil, false, rerr
+	}
+	inv := &Invocation{Procedure: req.procedure, Args: req.data, ContentType: req.contentType, Caller: s.cfg.Self, Cast: req.cast}
+	if req.cast {
+		if !s.goFunc(func() {
+			defer r.release()
+			s.runCast(r, inv)
+		}) {
+			r.release()
+			return nil, false, ErrClosed
+		}
+		return nil, true, nil
+	}
+	if !s.track() {
+		r.release()
+		return nil, false, ErrClosed
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel)
+	done := make(chan localResult, 1) // the handler's goroutine never blocks on it
+	go func() {
+		defer s.wg.Done()
+		defer r.release()
+		defer cancel()
+		defer stop()
+		data, ct, rerr := s.runHandler(hctx, r, inv)
+		done <- localResult{data: data, contentType: ct, err: rerr}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return nil, true, res.err
+		}
+		return &Reply{Data: res.data, ContentType: res.contentType, Provider: s.cfg.Self}, true, nil
+	case <-ctx.Done():
+		return nil, true, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, true, ErrClosed
+	}
+}
+
+// runCast runs a cast's handler with the Service's context, dropping its
+// result.
+func (s *Service) runCast(r *Registration, inv *Invocation) {
+	if _, _, rerr := s.runHandler(s.ctx, r, inv); rerr != nil {
+		s.log.Debug("cast handler failed", zapProc(inv.Procedure), zapErr(rerr))
+	}
+}
+
+// callRemote runs req on the remote provider c over one StreamRPC stream:
+// RpcCall out; RpcAccept (or an RpcError refusal) back; then, unless it is
+// a cast, RpcResult or RpcError. Until acceptance the attempt is bounded
+// by AcceptTimeout; after it, by ctx only. When ctx ends or the Service
+// closes, the stream is aborted, which cancels the handler's context on
+// the provider.
+func (s *Service) callRemote(ctx context.Context, c candidate, req *request) (rep *Reply, accepted bool, err error) {
+	acceptBy := time.Now().Add(s.cfg.AcceptTimeout)
+	if _, ok := s.cfg.Network.Peer(c.id); !ok {
+		addrs := c.addrs
+		if len(addrs) == 0 {
+			addrs = s.resolve(ctx, c.id)
+		}
+		cctx, cancel := context.WithDeadline(ctx, acceptBy)
+		_, err := s.cfg.Network.Connect(cctx, c.id, addrs)
+		cancel()
+		if err != nil {
+			return nil, false, fmt.Errorf("connect to %s: %w", c.id.Short(), err)
+		}
+	}
+	octx, cancel := context.WithDeadline(ctx, acceptBy)
+	st, err := s.cfg.Network.OpenStream(octx, c.id, protocol.StreamRPC)
+	cancel()
+	if err != nil {
+		return nil, false, err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			st.Abort(protocol.CodeCancelled)
+		}
+	}()
+	stopCaller := context.AfterFunc(ctx, func() { st.Abort(abortCode(ctx)) })
+	defer stopCaller()
+	stopService := context.AfterFunc(s.ctx, func() { st.Abort(protocol.CodeShutdown) })
+	defer stopService()
+
+	id := s.nextID.Add(1)
+	call := &protocol.RpcCall{
+		CallId:      id,
+		Procedure:   req.procedure,
+		Args:        req.data,
+		ContentType: req.contentType,
+		Idempotent:  req.opts.idempotent,
+		Cast:        req.cast,
+	}
+	if dl, ok := ctx.Deadline(); ok && !req.cast {
+		call.DeadlineUnixNano = dl.UnixNano()
+	}
+	_ = st.SetDeadline(acceptBy)
+	if err := st.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_RpcCall{RpcCall: call}}); err != nil {
+		return nil, false, s.streamError(st, err, acceptBy)
+	}
+	var env protocol.Envelope
+	if err := st.ReadFrame(&env); err != nil {
+		return nil, false, s.streamError(st, err, acceptBy)
+	}
+	switch {
+	case env.GetRpcAccept() != nil && env.GetRpcAccept().GetCallId() == id:
+	case env.GetRpcError() != nil && env.GetRpcError().GetCallId() == id:
+		finished = true
+		_ = st.Close()
+		e := env.GetRpcError()
+		return nil, false, &RemoteError{Code: e.GetCode(), Message: e.GetMessage(), Provider: c.id}
+	default:
+		st.Abort(protocol.CodeProtocol)
+		return nil, false, fmt.Errorf("%w: %s answered a call with %T", errProtocol, c.id.Short(), env.Body)
+	}
+	if req.cast {
+		finished = true
+		_ = st.Close()
+		return nil, true, nil
+	}
+	_ = st.SetDeadline(time.Time{})
+	env.Reset()
+	if err := st.ReadFrame(&env); err != nil {
+		return nil, true, s.streamError(st, err, time.Time{})
+	}
+	switch {
+	case env.GetRpcResult() != nil && env.GetRpcResult().GetCallId() == id:
+		finished = true
+		_ = st.Close()
+		r := env.GetRpcResult()
+		return &Reply{Data: r.GetData(), ContentType: r.GetContentType(), Provider: c.id}, true, nil
+	case env.GetRpcError() != nil && env.GetRpcError().GetCallId() == id:
+		finished = true
+		_ = st.Close()
+		e := env.GetRpcError()
+		code := e.GetCode()
+		switch code {
+		case protocol.CodeOK:
+			code = protocol.CodeInternal
+		case protocol.CodeShutdown:
+			// Not the handler's answer: the provider closed under it.
+			return nil, true, fmt.Errorf("%w: %s: %s", errProviderShutdown, c.id.Short(), e.GetMessage())
+		}
+		return nil, true, &RemoteError{Code: code, Message: e.GetMessage(), Provider: c.id}
+	default:
+		st.Abort(protocol.CodeProtocol)
+		return nil, true, fmt.Errorf("%w: %s answered a call with %T", errProtocol, c.id.Short(), env.Body)
+	}
+}
+
+// streamError describes a failed read or write on a call's stream; a
+// deadline at acceptBy means the provider did not accept in time.
+func (s *Service) streamError(st *transport.Stream, err error, acceptBy time.Time) error {
+	if !acceptBy.IsZero() && !time.Now().Before(acceptBy) && errors.Is(err, os.ErrDeadlineExceeded) {
+		// Not wrapped: the caller's deadline did not pass, the provider
+		// was slow.
+		return fmt.Errorf("provider %s did not accept the call within %v", st.Peer().Short(), s.cfg.AcceptTimeout)
+	}
+	if code, ok := transport.StreamCode(err); ok {
+		return fmt.Errorf("stream to %s ended with %s: %w", st.Peer().Short(), codeName(code), err)
+	}
+	return fmt.Errorf("stream to %s: %w", st.Peer().Short(), err)
+}
+
+// abortCode is the stream code telling a provider why its caller gave up.
+func abortCode(ctx context.Context) protocol.ErrorCode {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return protocol.CodeTimeout
+	}
+	return protocol.CodeCancelled
+}

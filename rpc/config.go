@@ -1,0 +1,183 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/routing"
+	"github.com/org/macula/security"
+	"github.com/org/macula/transport"
+)
+
+// Network is what RPC needs from the transport; *transport.Transport
+// implements it.
+type Network interface {
+	// Connect returns the connection to id, dialing addrs if there is none.
+	Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error)
+	// Peer returns the connected peer id.
+	Peer(id security.NodeID) (transport.PeerInfo, bool)
+	// OpenStream opens a stream of type typ to the connected peer id.
+	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
+	// Handle registers h for incoming streams of type typ; nil removes it.
+	Handle(typ protocol.StreamType, h transport.StreamHandler)
+}
+
+// Records publishes this node's provider records; *routing.DHT implements
+// it.
+type Records interface {
+	NewRecord(kind, name string, value []byte) (*routing.Record, error)
+	Put(ctx context.Context, rec *routing.Record) error
+	Remove(ctx context.Context, kind, name string) error
+}
+
+// Directory reads the provider records of other nodes, cached and kept
+// fresh by watches; *directory.Cache implements it. Lookup returns the live
+// records under key whose owners are not known to be down.
+type Directory interface {
+	Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error)
+}
+
+var (
+	_ Network = (*transport.Transport)(nil)
+	_ Records = (*routing.DHT)(nil)
+)
+
+// Defaults of [Config].
+const (
+	// DefaultMaxAttempts is how many providers a call tries at most.
+	DefaultMaxAttempts = 3
+	// DefaultAcceptTimeout bounds an attempt's wait for the provider to
+	// accept the call (connecting included).
+	DefaultAcceptTimeout = 5 * time.Second
+	// DefaultUnregisterTimeout bounds the withdrawal of a provider record
+	// by [Registration.Unregister].
+	DefaultUnregisterTimeout = 10 * time.Second
+	// DefaultFailureBackoff is how long a provider that failed an attempt
+	// is tried only after the others.
+	DefaultFailureBackoff = 10 * time.Second
+	// FrameOverhead is the room a call frame keeps for its other fields
+	// besides the arguments (procedure name, content type, identifiers):
+	// the largest payload is MaxFrameSize minus FrameOverhead.
+	FrameOverhead = 4096
+)
+
+// Config configures a Service. Self, Realm, Network, Records and
+// Directory are required; every other field has a default or a documented
+// zero value. Negative numbers are invalid.
+type Config struct {
+	// Self is this node's ID; required.
+	Self security.NodeID
+	// Realm scopes the provider records' keys; required.
+	Realm string
+	// Addrs are where other nodes reach this one ("host:port"), put in its
+	// provider records. Nil means none: callers then need a connection
+	// already, or their Resolve.
+	Addrs []string
+	// Network carries calls; required.
+	Network Network
+	// Records stores this node's provider records; required.
+	Records Records
+	// Directory resolves the providers of a procedure; required.
+	Directory Directory
+	// RTT reports the round-trip time to a node, for [LeastLatency]. Nil
+	// means the transport's estimate for connected peers (Network.Peer).
+	// It is called on the caller's goroutine and must not block.
+	RTT func(id security.NodeID) (time.Duration, bool)
+	// Resolve finds the addresses of a node that is not connected and whose
+	// provider record gives none, for example from membership; used by
+	// CallTo and by Call. Nil means such a node is unreachable. ctx bounds
+	// the call.
+	Resolve func(ctx context.Context, id security.NodeID) ([]string, error)
+	// MaxFrameSize is the transport's frame limit; arguments and results
+	// may be up to MaxFrameSize - [FrameOverhead] bytes. Default
+	// protocol.DefaultMaxFrameSize.
+	MaxFrameSize int
+	// Policy chooses among providers when a call gives none; the zero
+	// value is [LocalFirst].
+	Policy Policy
+	// MaxAttempts is how many providers a call tries before it fails;
+	// default [DefaultMaxAttempts].
+	MaxAttempts int
+	// AcceptTimeout bounds, on the caller, one attempt until the provider
+	// accepts the call (connecting and sending the call included), and on
+	// a provider, the time a caller has to send its call once it opened
+	// the stream. Default [DefaultAcceptTimeout].
+	AcceptTimeout time.Duration
+	// UnregisterTimeout bounds the withdrawal of a provider record by
+	// [Registration.Unregister], which takes no context, and the clean-up
+	// after a failed Register. Default [DefaultUnregisterTimeout].
+	UnregisterTimeout time.Duration
+	// FailureBackoff is how long a provider that failed an attempt (could
+	// not be reached, or was lost) is tried only after every other one;
+	// default [DefaultFailureBackoff].
+	FailureBackoff time.Duration
+	// Version is reported by the built-in [HealthProcedure]; default
+	// transport.Software.
+	Version string
+	// Logger receives debug logs of failed attempts and refused calls, and
+	// errors for handler panics; default no-op.
+	Logger *zap.Logger
+}
+
+// withDefaults fills in defaults and validates cfg; errors wrap
+// ErrInvalidConfig.
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case cfg.Self.IsZero():
+		return cfg, fmt.Errorf("%w: no node ID", ErrInvalidConfig)
+	case cfg.Network == nil || cfg.Records == nil || cfg.Directory == nil:
+		return cfg, fmt.Errorf("%w: network, records and directory are required", ErrInvalidConfig)
+	}
+	if err := security.ValidateRealm(cfg.Realm); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if !cfg.Policy.valid() {
+		return cfg, fmt.Errorf("%w: unknown policy %d", ErrInvalidConfig, cfg.Policy)
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxFrameSize", &cfg.MaxFrameSize, protocol.DefaultMaxFrameSize},
+		{"MaxAttempts", &cfg.MaxAttempts, DefaultMaxAttempts},
+	} {
+		if *f.v < 0 {
+			return cfg, fmt.Errorf("%w: %s is %d", ErrInvalidConfig, f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if cfg.MaxFrameSize <= 2*FrameOverhead {
+		return cfg, fmt.Errorf("%w: MaxFrameSize %d is too small", ErrInvalidConfig, cfg.MaxFrameSize)
+	}
+	for _, f := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"AcceptTimeout", &cfg.AcceptTimeout, DefaultAcceptTimeout},
+		{"UnregisterTimeout", &cfg.UnregisterTimeout, DefaultUnregisterTimeout},
+		{"FailureBackoff", &cfg.FailureBackoff, DefaultFailureBackoff},
+	} {
+		if *f.v < 0 {
+			return cfg, fmt.Errorf("%w: %s is %v", ErrInvalidConfig, f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if cfg.Version == "" {
+		cfg.Version = transport.Software
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	cfg.Addrs = append([]string(nil), cfg.Addrs...)
+	return cfg, nil
+}
