@@ -1,6 +1,7 @@
 // Package security holds Macula's identity and trust primitives: node
-// identities, realms, Macula URIs, certificates, realm CAs, and the single
-// peer verification function both sides of every connection use.
+// identities, realms, Macula URIs, certificates, realm CAs, the single
+// peer verification function both sides of every connection use, access
+// control lists and the security audit log.
 //
 // A node's identity is an Ed25519 key pair ([Identity]); its [NodeID] is the
 // SHA-256 of the public key, so a node can never claim an ID it holds no key
@@ -21,6 +22,30 @@
 // SAN's node ID is the hash of the certificate's key, the realm is ours, the
 // certificate is within its validity period, it chains to the realm CA (in
 // production) and, when dialling a known node, the peer is that node.
+//
+// # Access control and audit
+//
+// An [ACL] holds ordered allow and deny rules on subject (node ID, realm,
+// certificate role or "*") × action (publish, subscribe, register, call)
+// × topic or procedure pattern; the first matching rule wins, else the
+// ACL's default. Build one with [NewACL] or read one from a JSON or YAML
+// file with [ParseACL] / [LoadACL]. A peer's [Subject] comes from its
+// verified certificate through [SubjectOf]; roles count only when the
+// certificate chains to the realm CA. Subscriptions are patterns and are
+// judged by every topic they could receive (see [ACL]).
+//
+// An [Auditor] writes security events ([AuditEvent]: handshake failures,
+// certificate problems, realm mismatches, ACL denials, bad signatures,
+// rate limits) as JSON lines and/or zap entries without ever blocking the
+// caller; [ClassifyError] names the kind of a verification error.
+//
+// # Certificate tooling
+//
+// What a command-line tool needs: [NewRealmCA], [SaveCA] and [LoadCA] for
+// the realm CA; [CA.Issue] with [IssueOptions] (roles, validity),
+// [SaveCertificate] and [LoadTLSCertificate] for node certificates;
+// [InspectCertificate] to describe one; [LoadCertPool] for the CA
+// certificate on nodes.
 //
 // All errors wrap one of the sentinel errors declared in this package
 // (ErrInvalidNodeID, ErrRealmMismatch, ...); test them with [errors.Is].
@@ -52,5 +77,14 @@
 //			ExpectedID: dialledID,  // zero when accepting
 //		})
 //		return err
+//	}
+//
+// Judge what a verified peer attempts, and audit refusals:
+//
+//	acl, err := security.LoadACL("/etc/macula/acl.yaml")
+//	subj, err := security.SubjectOf(leaf, pool != nil)
+//	if err := acl.Check(subj, security.ActionPublish, topic); err != nil {
+//		audit.Record(security.AuditEventFromError(remoteAddr, err))
+//		return err // errors.Is(err, security.ErrACLDenied)
 //	}
 package security

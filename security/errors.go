@@ -36,4 +36,12 @@ var (
 	// ErrUnexpectedPeer reports a valid peer whose node ID is not the one
 	// that was dialled.
 	ErrUnexpectedPeer = errors.New("macula: unexpected peer")
+	// ErrACLDenied reports an action an [ACL] does not allow. The error
+	// returned by [ACL.Check] is an [*ACLDeniedError] naming the subject,
+	// the action, the name and the rule that decided.
+	ErrACLDenied = errors.New("macula: denied by acl")
+	// ErrInvalidACL reports an ACL that cannot be built or parsed: an
+	// unknown effect or action, a bad subject selector or pattern, or a
+	// malformed file. The wrapping error names the offending rule by index.
+	ErrInvalidACL = errors.New("macula: invalid acl")
 )

@@ -13,6 +13,7 @@ func TestSentinelErrors(t *testing.T) {
 		ErrInvalidNodeID, ErrInvalidRealm, ErrInvalidURI, ErrInvalidIdentity,
 		ErrInvalidCertificate, ErrNoCertificate, ErrIdentityMismatch, ErrRealmMismatch,
 		ErrCertificateExpired, ErrUntrustedCertificate, ErrUnexpectedPeer,
+		ErrACLDenied, ErrInvalidACL,
 	}
 	for i, err := range sentinels {
 		require.True(t, strings.HasPrefix(err.Error(), "macula: "), "%q lacks the macula: prefix", err)
