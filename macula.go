@@ -17,6 +17,7 @@ import (
 	"github.com/org/macula/membership"
 	"github.com/org/macula/pubsub"
 	"github.com/org/macula/routing"
+	"github.com/org/macula/rpc"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topology"
 	"github.com/org/macula/transport"
@@ -68,6 +69,7 @@ type Node struct {
 	dht        atomic.Pointer[routing.DHT] // set once started; callbacks may run before
 	topo       atomic.Pointer[topology.Manager]
 	pubsub     atomic.Pointer[pubsub.Service] // set once started
+	rpc        atomic.Pointer[rpc.Service]    // set once started
 	dir        *directory.Cache
 	log        *zap.Logger
 	advertise  []string

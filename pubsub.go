@@ -147,6 +147,9 @@ func (n *Node) startMessaging() error {
 		return fmt.Errorf("macula: start pub/sub: %w", err)
 	}
 	n.pubsub.Store(ps)
+	if err := n.startRPC(); err != nil {
+		return err
+	}
 	events := n.members.Watch(n.ctx)
 	n.goFunc(func() {
 		for ev := range events {
@@ -199,8 +202,11 @@ func (n *Node) publishSystem(topic string, se SystemEvent) {
 	}
 }
 
-// closeMessaging stops pub/sub and the directory.
+// closeMessaging stops RPC, pub/sub and the directory.
 func (n *Node) closeMessaging() {
+	if r := n.rpc.Load(); r != nil {
+		_ = r.Close()
+	}
 	if ps := n.pubsub.Load(); ps != nil {
 		_ = ps.Close()
 	}

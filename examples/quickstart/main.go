@@ -1,7 +1,8 @@
 // Command quickstart starts three Macula nodes in one process on 127.0.0.1,
 // joins them into one mesh, prints each node's peers with their round-trip
 // times, then has node 2 subscribe to "sensors.*" and receive the
-// readings node 0 publishes. It needs no configuration and no server:
+// readings node 0 publishes, and node 0 call a procedure that node 1
+// provides. It needs no configuration and no server:
 //
 //	go run ./examples/quickstart
 package main
@@ -83,7 +84,51 @@ func run() error {
 		fmt.Printf("member %s  %-5s  %s\n", m.ID.Short(), m.State, m.Addr)
 	}
 	fmt.Println("\nmesh of 3 nodes connected")
-	return pubsubDemo(ctx, nodes)
+	if err := pubsubDemo(ctx, nodes); err != nil {
+		return err
+	}
+	return rpcDemo(ctx, nodes)
+}
+
+// rpcDemo registers "math.add" on node 1 and calls it from node 0, then
+// asks node 2 for its health with the built-in procedure.
+func rpcDemo(ctx context.Context, nodes []*macula.Node) error {
+	reg, err := nodes[1].Register(ctx, "math.add", func(_ context.Context, inv *macula.Invocation) (any, error) {
+		var xs []int
+		if err := inv.Decode(&xs); err != nil {
+			return nil, macula.Errorf(macula.CodeInvalidArgument, "want a list of numbers: %v", err)
+		}
+		sum := 0
+		for _, x := range xs {
+			sum += x
+		}
+		return sum, nil
+	})
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	defer func() { _ = reg.Unregister() }()
+	fmt.Println("\nnode 1 registered \"math.add\"")
+	reply, err := nodes[0].Call(ctx, "math.add", []int{19, 23})
+	if err != nil {
+		return fmt.Errorf("call math.add: %w", err)
+	}
+	var sum int
+	if err := reply.Decode(&sum); err != nil {
+		return fmt.Errorf("decode reply: %w", err)
+	}
+	fmt.Printf("node 0 called math.add([19 23]) = %d, answered by %s\n", sum, reply.Provider.Short())
+
+	reply, err = nodes[0].CallTo(ctx, nodes[2].ID(), macula.HealthProcedure, nil)
+	if err != nil {
+		return fmt.Errorf("call %s: %w", macula.HealthProcedure, err)
+	}
+	var h macula.Health
+	if err := reply.Decode(&h); err != nil {
+		return fmt.Errorf("decode health: %w", err)
+	}
+	fmt.Printf("node 2 health: %s, realm %s, version %s, up %.1f s\n", h.NodeID.Short(), h.Realm, h.Version, h.Uptime)
+	return nil
 }
 
 // reading is the payload of the demo's sensor events, sent as JSON.

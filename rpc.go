@@ -1,0 +1,201 @@
+package macula
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/org/macula/protocol"
+	"github.com/org/macula/rpc"
+	"github.com/org/macula/security"
+)
+
+// Handler serves calls to a registered procedure. It returns the result
+// (encoded by the payload rule: []byte as is, proto.Message as protobuf,
+// anything else as JSON) or an error, which reaches the caller as a
+// *RemoteError; return Errorf to choose its code. A panic is recovered and
+// reported as an internal error. ctx carries the caller's deadline and
+// ends when the caller cancels.
+type Handler = rpc.Handler
+
+// Invocation is one call as its handler sees it; Decode decodes the
+// arguments.
+type Invocation = rpc.Invocation
+
+// Reply is a call's result; Decode decodes it.
+type Reply = rpc.Reply
+
+// RemoteError is a handler's error as the caller sees it: a code and a
+// message. It matches ErrNoProvider, ErrTimeout and ErrMessageTooLarge for
+// those codes.
+type RemoteError = rpc.RemoteError
+
+// CallError lists the providers a failed call tried.
+type CallError = rpc.CallError
+
+// Registration is a procedure registered by this node; Unregister ends it.
+type Registration = rpc.Registration
+
+// CallOption sets an option of one Call, Cast or CallTo.
+type CallOption = rpc.CallOption
+
+// RegisterOption sets an option of one Register.
+type RegisterOption = rpc.RegisterOption
+
+// Policy chooses the provider of a call.
+type Policy = rpc.Policy
+
+// Load-balancing policies.
+const (
+	// LocalFirst calls this node's own handler if it has one, else takes
+	// the remote providers in turn. The default.
+	LocalFirst = rpc.LocalFirst
+	// RoundRobin takes every provider in turn, this node included.
+	RoundRobin = rpc.RoundRobin
+	// Random takes a provider at random.
+	Random = rpc.Random
+	// LeastLatency takes the better of two random providers by round-trip
+	// time and calls in flight.
+	LeastLatency = rpc.LeastLatency
+)
+
+// ErrorCode is a protocol error code, carried by RemoteError.
+type ErrorCode = protocol.ErrorCode
+
+// Error codes a handler may choose with Errorf (any protocol code works).
+const (
+	CodeInvalidArgument = protocol.CodeInvalidArgument
+	CodeNotFound        = protocol.CodeNotFound
+	CodeInternal        = protocol.CodeInternal
+	CodeTimeout         = protocol.CodeTimeout
+	CodeCancelled       = protocol.CodeCancelled
+	CodeACLDenied       = protocol.CodeACLDenied
+	CodeRateLimited     = protocol.CodeRateLimited
+)
+
+// HealthProcedure is the built-in procedure every node serves: it returns
+// the node's ID, version, uptime and realm (see Health).
+const HealthProcedure = rpc.HealthProcedure
+
+// Health is the result of HealthProcedure.
+type Health = rpc.Health
+
+// RPC sentinel errors.
+var (
+	// ErrNoProvider means no node provides the procedure.
+	ErrNoProvider = rpc.ErrNoProvider
+	// ErrUnavailable means providers are known but none took the call.
+	ErrUnavailable = rpc.ErrUnavailable
+	// ErrProviderLost means the provider accepted the call and was lost
+	// before answering; the call may have run.
+	ErrProviderLost = rpc.ErrProviderLost
+	// ErrTimeout means a call's deadline passed; it also matches
+	// context.DeadlineExceeded.
+	ErrTimeout = rpc.ErrTimeout
+	// ErrReservedProcedure means a procedure name starting with '_' was
+	// given to Register.
+	ErrReservedProcedure = rpc.ErrReserved
+)
+
+// Errorf returns an error for a handler to return, reaching the caller as
+// a *RemoteError with the given code.
+func Errorf(code ErrorCode, format string, args ...any) error {
+	return rpc.Errorf(code, format, args...)
+}
+
+// WithPolicy sets the load-balancing policy of one call.
+func WithPolicy(p Policy) CallOption { return rpc.WithPolicy(p) }
+
+// Idempotent marks a call as safe to run twice, so that it may be retried
+// on another provider even after one accepted it and was lost.
+func Idempotent() CallOption { return rpc.Idempotent() }
+
+// WithMaxAttempts bounds how many providers one call tries.
+func WithMaxAttempts(n int) CallOption { return rpc.WithMaxAttempts(n) }
+
+// MaxConcurrent bounds how many calls of a registration run at once.
+func MaxConcurrent(n int) RegisterOption { return rpc.MaxConcurrent(n) }
+
+// Register makes this node a provider of procedure: h serves the calls
+// that reach it until Unregister or Close. ctx bounds Register itself
+// (storing the provider record in the DHT). Invalid names fail with
+// ErrInvalidTopic, reserved ones ('_' first) with ErrReservedProcedure.
+func (n *Node) Register(ctx context.Context, procedure string, h Handler, opts ...RegisterOption) (*Registration, error) {
+	r := n.rpc.Load()
+	if r == nil || n.isClosing() {
+		return nil, ErrClosed
+	}
+	return r.Register(ctx, procedure, h, opts...)
+}
+
+// Call calls procedure on one of its providers in the realm, chosen by
+// the policy (LocalFirst by default), and returns its reply. args follow
+// the payload rule. ctx's deadline travels with the call, and cancelling
+// ctx cancels the handler's context on the provider. A provider that
+// cannot be reached or is lost before accepting is skipped for the next;
+// after acceptance only Idempotent calls are retried. Errors: ErrNoProvider
+// (at once) when nobody provides it, ErrTimeout, a *RemoteError from the
+// handler, ErrMessageTooLarge, ErrInvalidTopic.
+func (n *Node) Call(ctx context.Context, procedure string, args any, opts ...CallOption) (*Reply, error) {
+	r := n.rpc.Load()
+	if r == nil || n.isClosing() {
+		return nil, ErrClosed
+	}
+	return r.Call(ctx, procedure, args, opts...)
+}
+
+// Cast calls procedure without waiting for its result: it returns once a
+// provider has accepted the call.
+func (n *Node) Cast(ctx context.Context, procedure string, args any, opts ...CallOption) error {
+	r := n.rpc.Load()
+	if r == nil || n.isClosing() {
+		return ErrClosed
+	}
+	return r.Cast(ctx, procedure, args, opts...)
+}
+
+// CallTo calls procedure on the given node, for example
+// HealthProcedure on a member.
+func (n *Node) CallTo(ctx context.Context, node NodeID, procedure string, args any, opts ...CallOption) (*Reply, error) {
+	r := n.rpc.Load()
+	if r == nil || n.isClosing() {
+		return nil, ErrClosed
+	}
+	return r.CallTo(ctx, node, procedure, args, opts...)
+}
+
+// RPCStats returns the node's RPC counters.
+func (n *Node) RPCStats() rpc.Stats {
+	if r := n.rpc.Load(); r != nil {
+		return r.Stats()
+	}
+	return rpc.Stats{}
+}
+
+// startRPC starts the RPC engine on the DHT and the directory.
+func (n *Node) startRPC() error {
+	r, err := rpc.New(rpc.Config{
+		Self:         n.ID(),
+		Realm:        n.cfg.realm,
+		Addrs:        n.advertise,
+		Network:      n.tr,
+		Records:      n.dht.Load(),
+		Directory:    n.dir,
+		Resolve:      n.memberAddrs,
+		MaxFrameSize: n.cfg.maxFrameSize,
+		Logger:       n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("macula: start RPC: %w", err)
+	}
+	n.rpc.Store(r)
+	return nil
+}
+
+// memberAddrs returns a member's addresses, for calls to nodes that are
+// not connected.
+func (n *Node) memberAddrs(_ context.Context, id security.NodeID) ([]string, error) {
+	if m, ok := n.members.Member(id); ok && len(m.Meta.Addrs) > 0 {
+		return m.Meta.Addrs, nil
+	}
+	return nil, fmt.Errorf("%w: %s is not a known member", ErrNotConnected, id.Short())
+}
