@@ -26,7 +26,7 @@ func (s *Service) remoteProviders(ctx context.Context, procedure string) ([]cand
 		if rec.Owner == s.cfg.Self {
 			continue
 		}
-		p, ok := decodeProvider(rec, procedure)
+		p, ok := s.provider(rec, procedure)
 		if !ok {
 			s.log.Debug("skipping bad provider record", zapProc(procedure), zapNode(rec.Owner))
 			continue
@@ -34,6 +34,32 @@ func (s *Service) remoteProviders(ctx context.Context, procedure string) ([]cand
 		out = append(out, candidate{id: rec.Owner, addrs: p.GetAddrs()})
 	}
 	return out, nil
+}
+
+// maxDecoded bounds the cache of decoded provider records.
+const maxDecoded = 4096
+
+// provider returns the decoded Provider value of rec, a record of
+// procedure, from the cache of decoded records: the directory hands out
+// the same record values until they change, so each is decoded once.
+func (s *Service) provider(rec *routing.Record, procedure string) (*protocol.Provider, bool) {
+	s.decodedMu.Lock()
+	p, ok := s.decoded[rec]
+	s.decodedMu.Unlock()
+	if ok {
+		return p, p != nil
+	}
+	p, ok = decodeProvider(rec, procedure)
+	if !ok {
+		p = nil
+	}
+	s.decodedMu.Lock()
+	if len(s.decoded) >= maxDecoded {
+		clear(s.decoded)
+	}
+	s.decoded[rec] = p
+	s.decodedMu.Unlock()
+	return p, ok
 }
 
 // decodeProvider reads the Provider value of rec, a record of procedure.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/org/macula/protocol"
+	"github.com/org/macula/routing"
 )
 
 // Service is one node's RPC engine: the procedures it provides and the
@@ -34,6 +35,11 @@ type Service struct {
 	mu      sync.RWMutex
 	procs   map[string]*procEntry
 	builtin map[string]*Registration
+
+	// decoded caches the Provider values of directory records, which are
+	// immutable; nil for a record that does not decode.
+	decodedMu sync.Mutex
+	decoded   map[*routing.Record]*protocol.Provider
 }
 
 // New validates cfg, registers the handler of protocol.StreamRPC streams
@@ -59,6 +65,7 @@ func New(cfg Config) (*Service, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		procs:   make(map[string]*procEntry),
+		decoded: make(map[*routing.Record]*protocol.Provider),
 	}
 	s.builtin = map[string]*Registration{
 		HealthProcedure: {svc: s, name: HealthProcedure, handler: s.health},
