@@ -16,7 +16,8 @@ import (
 type Invocation struct {
 	// Procedure is the procedure called.
 	Procedure string
-	// Args are the encoded arguments; the handler must not keep them
+	// Args are the encoded arguments. For a local call they may be the
+	// caller's own []byte: the handler must not modify them, nor keep them
 	// after it returns.
 	Args []byte
 	// ContentType says how Args are encoded (see [Invocation.Decode]).
@@ -37,7 +38,8 @@ func (inv *Invocation) Decode(v any) error {
 
 // Reply is the result of a call.
 type Reply struct {
-	// Data is the encoded result.
+	// Data is the encoded result; from a local handler, it may be the
+	// []byte the handler returned.
 	Data []byte
 	// ContentType says how Data is encoded (see [Reply.Decode]).
 	ContentType string

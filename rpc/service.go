@@ -80,7 +80,7 @@ func New(cfg Config) (*Service, error) {
 // which includes waiting for handlers to return. Later calls fail with
 // [ErrClosed]. Provider records are not withdrawn: the DHT and membership
 // take care of a node that goes away. Close is idempotent and always
-// returns nil.
+// returns nil. A handler must not call Close: Close waits for it.
 func (s *Service) Close() error {
 	s.life.Lock()
 	first := !s.closed
