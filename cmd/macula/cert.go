@@ -1,10 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -48,13 +44,14 @@ certificate: macula start --ca ca.crt --cert node.crt --identity node.key.`,
 func (a *app) certCACommand() *cobra.Command {
 	var realm, out string
 	var validFor time.Duration
-	var force bool
 	cmd := &cobra.Command{
 		Use:   "ca",
 		Short: "Create a realm certificate authority",
 		Long: `Create a realm CA: a new Ed25519 key and a self-signed CA certificate naming
 the realm. It writes DIR/ca.crt, to give to every node (--ca), and DIR/ca.key
-(mode 0600), to keep secret: whoever holds it can admit nodes to the realm.`,
+(mode 0600), to keep secret: whoever holds it can admit nodes to the realm.
+Existing files are never replaced: losing a CA key means reissuing every
+certificate of the realm.`,
 		Example: "  macula cert ca --realm org.example.mesh --out ./ca --valid-for 87600h",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(*cobra.Command, []string) error {
@@ -65,24 +62,20 @@ the realm. It writes DIR/ca.crt, to give to every node (--ca), and DIR/ca.key
 			if err != nil {
 				return err
 			}
-			certPEM, keyPEM, err := ca.MarshalPEM()
-			if err != nil {
-				return err
-			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
 			certPath, keyPath := filepath.Join(out, caCertFile), filepath.Join(out, caKeyFile)
-			if err := checkWritable(force, certPath, keyPath); err != nil {
+			if err := security.SaveCA(certPath, keyPath, ca); err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("%s already holds a CA: not replacing it", out)
+				}
 				return err
 			}
-			if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
+			info, err := inspectFile(certPath)
+			if err != nil {
 				return err
 			}
-			if err := writeFile(certPath, certPEM, 0o644); err != nil {
-				return err
-			}
-			info := describeCert(certPath, ca.Certificate(), time.Now())
 			if a.jsonOut {
 				return a.printJSON(struct {
 					certInfo
@@ -98,7 +91,6 @@ the realm. It writes DIR/ca.crt, to give to every node (--ca), and DIR/ca.key
 	cmd.Flags().StringVar(&realm, "realm", macula.DefaultRealm, "realm the CA admits nodes to")
 	cmd.Flags().StringVar(&out, "out", ".", "directory to write ca.crt and ca.key to")
 	cmd.Flags().DurationVar(&validFor, "valid-for", 0, "validity of the CA (default 10 years)")
-	cmd.Flags().BoolVar(&force, "force", false, "replace existing files")
 	return cmd
 }
 
@@ -106,14 +98,14 @@ func (a *app) certIssueCommand() *cobra.Command {
 	var caDir, realm, identity, out string
 	var roles []string
 	var validFor time.Duration
-	var force bool
 	cmd := &cobra.Command{
 		Use:   "issue",
 		Short: "Issue a node certificate from a realm CA",
 		Long: `Issue a certificate for the node whose key is in --identity (created if
 missing), signed by the CA in --ca (a directory holding ca.crt and ca.key,
-as written by cert ca). It writes DIR/node.crt. --roles are stored in the
-certificate for ACL rules. The node then starts with
+as written by cert ca). It writes DIR/node.crt, replacing an older one: that
+is how a certificate is renewed. --roles are stored in the certificate for
+ACL rules. The node then starts with
 --identity FILE --cert DIR/node.crt --ca CA/ca.crt.`,
 		Example: "  macula cert issue --ca ./ca --realm org.example.mesh --identity node1.key --roles sensor,gateway --valid-for 720h --out ./node1",
 		Args:    exactArgs(0, "no arguments"),
@@ -132,9 +124,12 @@ certificate for ACL rules. The node then starts with
 					return usageErrorf("--roles: empty role name")
 				}
 			}
-			ca, err := loadCA(caDir)
+			ca, err := security.LoadCA(filepath.Join(caDir, caCertFile), filepath.Join(caDir, caKeyFile))
 			if err != nil {
-				return err
+				if errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("--ca %s: no CA there (make one with macula cert ca)", caDir)
+				}
+				return fmt.Errorf("--ca %s: %w", caDir, err)
 			}
 			if realm != "" && realm != ca.Realm() {
 				return fmt.Errorf("--realm %q: the CA in %s is for realm %q", realm, caDir, ca.Realm())
@@ -147,21 +142,17 @@ certificate for ACL rules. The node then starts with
 			if err != nil {
 				return err
 			}
-			leaf, err := x509.ParseCertificate(der)
-			if err != nil {
-				return err
-			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
 			certPath := filepath.Join(out, nodeCertFile)
-			if err := checkWritable(force, certPath); err != nil {
+			if err := security.SaveCertificate(certPath, der); err != nil {
 				return err
 			}
-			if err := writeFile(certPath, security.EncodeCertificatePEM(der), 0o644); err != nil {
+			info, err := inspectFile(certPath)
+			if err != nil {
 				return err
 			}
-			info := describeCert(certPath, leaf, time.Now())
 			if a.jsonOut {
 				return a.printJSON(struct {
 					certInfo
@@ -185,7 +176,6 @@ certificate for ACL rules. The node then starts with
 	cmd.Flags().StringSliceVar(&roles, "roles", nil, "roles to put in the certificate, comma-separated")
 	cmd.Flags().DurationVar(&validFor, "valid-for", 0, "validity of the certificate (default 1 year, at most the CA's)")
 	cmd.Flags().StringVar(&out, "out", ".", "directory to write node.crt to")
-	cmd.Flags().BoolVar(&force, "force", false, "replace an existing node.crt")
 	return cmd
 }
 
@@ -198,11 +188,10 @@ ID, realm, roles, validity and issuer; for a realm CA its realm and validity.`,
 		Example: "  macula cert show node1/node.crt",
 		Args:    exactArgs(1, "FILE"),
 		RunE: func(_ *cobra.Command, args []string) error {
-			cert, err := readCertificate(args[0])
+			info, err := inspectFile(args[0])
 			if err != nil {
 				return err
 			}
-			info := describeCert(args[0], cert, time.Now())
 			if a.jsonOut {
 				return a.printJSON(info)
 			}
@@ -211,7 +200,7 @@ ID, realm, roles, validity and issuer; for a realm CA its realm and validity.`,
 	}
 }
 
-// certInfo describes a certificate, for cert show.
+// certInfo describes a certificate, for cert show --json.
 type certInfo struct {
 	File       string         `json:"file"`
 	Kind       string         `json:"kind"`
@@ -225,7 +214,6 @@ type certInfo struct {
 	SelfSigned bool           `json:"self_signed"`
 	Serial     string         `json:"serial"`
 	SHA256     string         `json:"sha256"`
-	Problems   []string       `json:"problems,omitempty"`
 }
 
 // Kinds of certificates.
@@ -234,55 +222,52 @@ const (
 	kindNode = "node"
 )
 
-// describeCert describes c as of now.
-func describeCert(file string, c *x509.Certificate, now time.Time) certInfo {
-	sum := sha256.Sum256(c.Raw)
+// inspectFile describes the certificate in a file (PEM or DER) with
+// security.InspectCertificate.
+func inspectFile(path string) (certInfo, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return certInfo{}, fmt.Errorf("bad certificate file: %w", err)
+	}
+	ci, err := security.InspectCertificate(data)
+	if err != nil {
+		if b, _ := pem.Decode(data); b != nil && strings.Contains(b.Type, "PRIVATE KEY") {
+			return certInfo{}, fmt.Errorf("bad certificate file %s: %w: it holds a private key, not a certificate", path, security.ErrInvalidCertificate)
+		}
+		return certInfo{}, fmt.Errorf("bad certificate file %s: %w", path, err)
+	}
 	info := certInfo{
-		File:       file,
+		File:       path,
 		Kind:       kindNode,
-		Realm:      certRealm(c),
-		Roles:      security.RolesOf(c),
-		NotBefore:  c.NotBefore,
-		NotAfter:   c.NotAfter,
+		Realm:      ci.Realm,
+		Roles:      ci.Roles,
+		NotBefore:  ci.NotBefore,
+		NotAfter:   ci.NotAfter,
 		Status:     "valid",
-		Issuer:     c.Issuer.CommonName,
-		SelfSigned: c.CheckSignatureFrom(c) == nil,
-		Serial:     c.SerialNumber.Text(16),
-		SHA256:     hex.EncodeToString(sum[:]),
+		Issuer:     ci.Issuer,
+		SelfSigned: ci.SelfSigned,
+		Serial:     ci.SerialNumber,
+		SHA256:     ci.Fingerprint,
 	}
 	if info.Roles == nil {
 		info.Roles = []string{}
 	}
-	switch {
-	case now.Before(c.NotBefore):
-		info.Status = "not yet valid"
-	case now.After(c.NotAfter):
+	if now := time.Now(); !ci.ValidAt(now) {
 		info.Status = "expired"
+		if now.Before(ci.NotBefore) {
+			info.Status = "not yet valid"
+		}
 	}
-	if c.IsCA {
+	if ci.IsCA {
 		info.Kind = kindCA
-		return info
-	}
-	if len(c.URIs) == 0 || info.Realm == "" {
-		info.Problems = append(info.Problems, "no macula:// URI SAN: not a Macula node certificate")
-	}
-	for _, u := range c.URIs {
-		uri, err := security.ParseURI(u.String())
-		if err != nil {
-			continue
-		}
-		id := uri.NodeID
+	} else {
+		id := ci.NodeID
 		info.NodeID = &id
-		if pub, ok := c.PublicKey.(ed25519.PublicKey); !ok {
-			info.Problems = append(info.Problems, "key is not Ed25519")
-		} else if security.NodeIDFromPublicKey(pub) != id {
-			info.Problems = append(info.Problems, "the node ID is not the hash of the certificate's key")
-		}
-		break
 	}
-	return info
+	return info, nil
 }
 
+// writeCertInfo prints a certificate's description as name/value lines.
 func writeCertInfo(a *app, info certInfo) error {
 	t := newTable(a.stdout)
 	t.row("file", info.File)
@@ -308,96 +293,5 @@ func writeCertInfo(a *app, info certInfo) error {
 	t.row("issuer", issuer)
 	t.row("serial", info.Serial)
 	t.row("sha256", info.SHA256)
-	for _, p := range info.Problems {
-		t.row("problem", p)
-	}
 	return t.flush()
-}
-
-// readCertificate reads the first certificate of a PEM or DER file.
-func readCertificate(path string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("bad certificate file: %w", err)
-	}
-	rest := data
-	sawPEM := false
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		sawPEM = true
-		switch {
-		case b.Type == "CERTIFICATE":
-			c, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("bad certificate file %s: %w: %w", path, security.ErrInvalidCertificate, err)
-			}
-			return c, nil
-		case strings.Contains(b.Type, "PRIVATE KEY"):
-			return nil, fmt.Errorf("bad certificate file %s: %w: it holds a private key, not a certificate", path, security.ErrInvalidCertificate)
-		}
-	}
-	if !sawPEM {
-		if c, err := x509.ParseCertificate(data); err == nil {
-			return c, nil
-		}
-	}
-	return nil, fmt.Errorf("bad certificate file %s: %w: no CERTIFICATE in PEM or DER form", path, security.ErrInvalidCertificate)
-}
-
-// loadCA reads the CA written by cert ca into dir.
-func loadCA(dir string) (*security.CA, error) {
-	certPEM, err := os.ReadFile(filepath.Join(dir, caCertFile))
-	if err != nil {
-		return nil, fmt.Errorf("--ca %s: %w (make a CA with macula cert ca)", dir, err)
-	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, caKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("--ca %s: %w", dir, err)
-	}
-	ca, err := security.ParseCA(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("--ca %s: %w", dir, err)
-	}
-	return ca, nil
-}
-
-// checkWritable fails if any path exists, unless force is set.
-func checkWritable(force bool, paths ...string) error {
-	if force {
-		return nil
-	}
-	for _, p := range paths {
-		if _, err := os.Lstat(p); err == nil {
-			return fmt.Errorf("%s exists: use --force to replace it", p)
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeFile writes data to path with mode perm through a temporary file,
-// so that no reader sees a partial file.
-func writeFile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -203,20 +203,22 @@ func ago(now, t time.Time) string {
 
 // formatDuration rounds d for people: 42s, 3m12s, 5h3m, 2d4h.
 func formatDuration(d time.Duration) string {
+	d = max(d, 0)
 	switch {
-	case d < 0:
-		d = 0
-		fallthrough
-	case d < time.Minute:
-		return d.Round(time.Second).String()
 	case d < time.Hour:
 		return d.Round(time.Second).String()
 	case d < 24*time.Hour:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+		d = d.Round(time.Minute)
+		if m := (d % time.Hour) / time.Minute; m != 0 {
+			return fmt.Sprintf("%dh%dm", d/time.Hour, m)
+		}
+		return fmt.Sprintf("%dh", d/time.Hour)
 	}
-	days := d / (24 * time.Hour)
-	hours := (d % (24 * time.Hour)).Round(time.Hour) / time.Hour
-	return fmt.Sprintf("%dd%dh", days, hours)
+	d = d.Round(time.Hour)
+	if h := (d % (24 * time.Hour)) / time.Hour; h != 0 {
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), h)
+	}
+	return fmt.Sprintf("%dd", d/(24*time.Hour))
 }
 
 // graphOf rebuilds the overlay graph of a Topology, for its DOT form.

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -205,11 +203,7 @@ func (f startFlags) tlsOptions() ([]macula.Option, error) {
 	case f.certFile == "":
 		return nil, errors.New("--ca needs --cert, this node's certificate (make one with `macula cert issue`)")
 	}
-	caPEM, err := os.ReadFile(f.caFile)
-	if err != nil {
-		return nil, fmt.Errorf("--ca: %w", err)
-	}
-	pool, err := security.CertPoolFromPEM(caPEM)
+	pool, err := security.LoadCertPool(f.caFile)
 	if err != nil {
 		return nil, fmt.Errorf("--ca %s: %w", f.caFile, err)
 	}
@@ -220,13 +214,9 @@ func (f startFlags) tlsOptions() ([]macula.Option, error) {
 	if keyFile == "" {
 		return nil, errors.New("--cert needs --key or --identity, the certificate's private key")
 	}
-	keyPEM, err := os.ReadFile(keyFile)
+	cert, id, err := security.LoadTLSCertificate(f.certFile, keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("--key: %w", err)
-	}
-	id, err := security.ParseIdentityPEM(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("--key %s: %w", keyFile, err)
+		return nil, fmt.Errorf("--cert %s: %w", f.certFile, err)
 	}
 	if f.identity != "" && keyFile != f.identity {
 		fileID, err := security.LoadIdentity(f.identity)
@@ -234,41 +224,10 @@ func (f startFlags) tlsOptions() ([]macula.Option, error) {
 			return nil, fmt.Errorf("--key %s holds node %s but --identity %s holds node %s", keyFile, id.ID().Short(), f.identity, fileID.ID().Short())
 		}
 	}
-	cert, err := loadCertificate(f.certFile, id)
-	if err != nil {
-		return nil, err
-	}
 	if realm := certRealm(cert.Leaf); realm != f.realm {
 		return nil, fmt.Errorf("--cert %s is for realm %q, not %q", f.certFile, realm, f.realm)
 	}
 	return []macula.Option{macula.WithRealmCA(pool), macula.WithCertificate(cert)}, nil
-}
-
-// loadCertificate reads a PEM certificate chain for id's key.
-func loadCertificate(path string, id *security.Identity) (tls.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("--cert: %w", err)
-	}
-	var chain [][]byte
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type == "CERTIFICATE" {
-			chain = append(chain, b.Bytes)
-		}
-	}
-	if len(chain) == 0 {
-		return tls.Certificate{}, fmt.Errorf("--cert %s: %w: no CERTIFICATE PEM block", path, security.ErrInvalidCertificate)
-	}
-	cert, err := security.TLSCertificate(id, chain...)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("--cert %s: %w", path, err)
-	}
-	return cert, nil
 }
 
 // certRealm is the realm of a node certificate's macula:// URI SAN, "" if

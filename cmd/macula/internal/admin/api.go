@@ -289,18 +289,21 @@ type CallReply struct {
 
 // Error codes of the API.
 const (
-	CodeBadRequest      = "bad_request"
-	CodeInvalidTopic    = "invalid_topic"
-	CodeUnknownNode     = "unknown_node"
-	CodeAmbiguousNode   = "ambiguous_node"
-	CodeNotConnected    = "not_connected"
-	CodeNotAcknowledged = "not_acknowledged"
-	CodeTooLarge        = "too_large"
-	CodeTimeout         = "timeout"
-	CodeForbidden       = "forbidden"
-	CodeUnavailable     = "unavailable"
-	CodeCallFailed      = "call_failed"
-	CodeInternal        = "internal"
+	CodeBadRequest       = "bad_request"
+	CodeInvalidTopic     = "invalid_topic"
+	CodeUnknownNode      = "unknown_node"
+	CodeAmbiguousNode    = "ambiguous_node"
+	CodeNotConnected     = "not_connected"
+	CodeNotAcknowledged  = "not_acknowledged"
+	CodeTooLarge         = "too_large"
+	CodeTimeout          = "timeout"
+	CodeForbidden        = "forbidden"
+	CodeUnavailable      = "unavailable"
+	CodeCallFailed       = "call_failed"
+	CodeInvalidProcedure = "invalid_procedure"
+	CodeNoProvider       = "no_provider"
+	CodeRemoteError      = "remote_error"
+	CodeInternal         = "internal"
 )
 
 // Error is the body of every error response.

@@ -2,16 +2,34 @@ package admin
 
 import (
 	"context"
-	"errors"
 
 	"github.com/org/macula"
 )
 
-// errNoRPC is returned by Call until the node has RPC.
-var errNoRPC = errors.New("this node does not support RPC yet")
+func (b *nodeBackend) rpcCounters() RPCStats {
+	s := b.RPCStats()
+	return RPCStats{
+		Calls:     s.Calls,
+		Failed:    s.Failed,
+		Failovers: s.Failovers,
+		Received:  s.Received,
+		Refused:   s.Refused,
+		Served:    s.Served,
+	}
+}
 
-func (b *nodeBackend) rpcCounters() RPCStats { return RPCStats{} }
-
-func (b *nodeBackend) Call(context.Context, macula.NodeID, string, any) (CallReply, error) {
-	return CallReply{}, errNoRPC
+func (b *nodeBackend) Call(ctx context.Context, node macula.NodeID, procedure string, args any) (CallReply, error) {
+	var (
+		r   *macula.Reply
+		err error
+	)
+	if node.IsZero() {
+		r, err = b.Node.Call(ctx, procedure, args)
+	} else {
+		r, err = b.Node.CallTo(ctx, node, procedure, args)
+	}
+	if err != nil {
+		return CallReply{}, err
+	}
+	return CallReply{Provider: r.Provider, ContentType: r.ContentType, Body: BodyOf(r.Data, r.ContentType)}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/org/macula"
+	"github.com/org/macula/rpc"
 )
 
 // Defaults of the server.
@@ -463,7 +464,16 @@ func (s *Server) fail(w http.ResponseWriter, err error, fallback string) {
 
 // codeOf classifies an error from the node.
 func codeOf(err error, fallback string) string {
+	var remote *macula.RemoteError
 	switch {
+	case errors.Is(err, rpc.ErrInvalidProcedure):
+		return CodeInvalidProcedure
+	case errors.Is(err, macula.ErrNoProvider):
+		return CodeNoProvider
+	case errors.Is(err, macula.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return CodeTimeout
+	case errors.As(err, &remote):
+		return CodeRemoteError
 	case errors.Is(err, macula.ErrInvalidTopic):
 		return CodeInvalidTopic
 	case errors.Is(err, macula.ErrNotAcknowledged):
@@ -476,8 +486,6 @@ func codeOf(err error, fallback string) string {
 		return CodeUnavailable
 	case errors.Is(err, macula.ErrInvalidNodeID), errors.Is(err, macula.ErrInvalidURI), errors.Is(err, macula.ErrRealmMismatch):
 		return CodeBadRequest
-	case errors.Is(err, context.DeadlineExceeded):
-		return CodeTimeout
 	}
 	return fallback
 }
@@ -485,9 +493,9 @@ func codeOf(err error, fallback string) string {
 // statusOf is the HTTP status of an error code.
 func statusOf(code string) int {
 	switch code {
-	case CodeBadRequest, CodeInvalidTopic, CodeAmbiguousNode:
+	case CodeBadRequest, CodeInvalidTopic, CodeInvalidProcedure, CodeAmbiguousNode:
 		return http.StatusBadRequest
-	case CodeUnknownNode:
+	case CodeUnknownNode, CodeNoProvider:
 		return http.StatusNotFound
 	case CodeForbidden:
 		return http.StatusForbidden
@@ -495,7 +503,7 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case CodeTimeout, CodeNotAcknowledged:
 		return http.StatusGatewayTimeout
-	case CodeNotConnected, CodeCallFailed:
+	case CodeNotConnected, CodeCallFailed, CodeRemoteError:
 		return http.StatusBadGateway
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable

@@ -18,6 +18,7 @@ import (
 
 	"github.com/org/macula"
 	"github.com/org/macula/membership"
+	"github.com/org/macula/rpc"
 	"github.com/org/macula/topology"
 )
 
@@ -535,4 +536,24 @@ func shortTempDir(t *testing.T) (string, error) {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	return d, nil
+}
+
+func TestCodeOf(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{fmt.Errorf("call: %w", macula.ErrNoProvider), CodeNoProvider},
+		{&macula.CallError{Procedure: "a", Err: macula.ErrTimeout}, CodeTimeout},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), CodeTimeout},
+		{&macula.CallError{Procedure: "a", Err: &macula.RemoteError{Message: "boom"}}, CodeRemoteError},
+		{&macula.CallError{Procedure: "a", Err: macula.ErrUnavailable}, CodeCallFailed},
+		{fmt.Errorf("%w: empty", rpc.ErrInvalidProcedure), CodeInvalidProcedure},
+		{fmt.Errorf("%w: empty", macula.ErrInvalidTopic), CodeInvalidTopic},
+		{&macula.PublishError{}, CodeNotAcknowledged},
+		{macula.ErrClosed, CodeUnavailable},
+		{errors.New("other"), CodeCallFailed},
+	} {
+		require.Equal(t, tc.code, codeOf(tc.err, CodeCallFailed), "%v", tc.err)
+	}
 }
