@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/org/macula/protocol"
+	"github.com/org/macula/rpc"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
 	"github.com/org/macula/transport"
@@ -57,4 +58,9 @@ var (
 	ErrInvalidNodeID = security.ErrInvalidNodeID
 	// ErrInvalidURI means a string is not a valid macula:// URI.
 	ErrInvalidURI = security.ErrInvalidURI
+	// ErrInvalidCallOption wraps an invalid CallOption or RegisterOption.
+	ErrInvalidCallOption = rpc.ErrInvalidOption
+	// ErrInvalidHandler means Register or Subscribe was given a nil
+	// handler.
+	ErrInvalidHandler = rpc.ErrInvalidHandler
 )

@@ -1,6 +1,7 @@
 package macula_test
 
 import (
+	"context"
 	"crypto/tls"
 	"path/filepath"
 	"testing"
@@ -78,4 +79,17 @@ func TestCertificateGivesTheIdentity(t *testing.T) {
 	require.NoError(t, err)
 	defer n.Close()
 	require.Equal(t, id.ID(), n.ID())
+}
+
+func TestNilHandlersRefused(t *testing.T) {
+	n, err := macula.New(macula.WithListenAddr("127.0.0.1:0"))
+	require.NoError(t, err)
+	defer n.Close()
+	ctx := context.Background()
+	_, err = n.Subscribe(ctx, "a.b", nil)
+	require.ErrorIs(t, err, macula.ErrInvalidHandler)
+	_, err = n.Register(ctx, "a.b", nil)
+	require.ErrorIs(t, err, macula.ErrInvalidHandler)
+	_, err = n.Register(ctx, "_peer.health", func(context.Context, *macula.Invocation) (any, error) { return nil, nil })
+	require.ErrorIs(t, err, macula.ErrReservedProcedure)
 }

@@ -111,6 +111,9 @@ func (n *Node) Subscribe(ctx context.Context, pattern string, fn func(context.Co
 	if ps == nil || n.isClosing() {
 		return nil, ErrClosed
 	}
+	if fn == nil {
+		return nil, fmt.Errorf("%w: subscribe %s", ErrInvalidHandler, pattern)
+	}
 	return ps.Subscribe(ctx, pattern, fn, opts...)
 }
 

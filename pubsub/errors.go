@@ -8,12 +8,13 @@ import (
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
+	"github.com/org/macula/transport"
 )
 
 var (
-	// ErrClosed is returned by operations on a closed Service or an ended
-	// Subscription.
-	ErrClosed = errors.New("macula: pubsub closed")
+	// ErrClosed is returned by operations on a closed Service. It is
+	// transport.ErrClosed, so it also matches net.ErrClosed.
+	ErrClosed = transport.ErrClosed
 	// ErrInvalidTopic is returned for an invalid topic or pattern, or a
 	// reserved one where it is not allowed; it is topic.ErrInvalidTopic.
 	ErrInvalidTopic = topic.ErrInvalidTopic
@@ -25,6 +26,8 @@ var (
 	// at-least-once Publish that some subscriber nodes did not
 	// acknowledge.
 	ErrNotAcknowledged = errors.New("macula: event not acknowledged")
+	// ErrNilHandler is returned by Subscribe for a nil handler.
+	ErrNilHandler = errors.New("macula: nil handler")
 	// ErrInvalidConfig is wrapped by New's errors.
 	ErrInvalidConfig = errors.New("macula: invalid pubsub config")
 )

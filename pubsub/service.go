@@ -167,7 +167,7 @@ func (svc *Service) Stats() Stats {
 // ErrInvalidTopic.
 func (svc *Service) Subscribe(ctx context.Context, pattern string, fn Handler, opts ...SubscribeOption) (*Subscription, error) {
 	if fn == nil {
-		return nil, fmt.Errorf("%w: nil handler", ErrInvalidConfig)
+		return nil, ErrNilHandler
 	}
 	if err := topic.ValidatePattern(pattern); err != nil {
 		return nil, err
