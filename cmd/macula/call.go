@@ -13,7 +13,7 @@ import (
 
 func (a *app) callCommand() *cobra.Command {
 	var node string
-	var raw bool
+	var raw, verbose bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "call PROCEDURE [ARGS]",
@@ -50,7 +50,7 @@ uptime, realm); call it with --node to reach a given node.`,
 					return a.printJSON(reply)
 				}
 				_, err = io.WriteString(a.stdout, blockBody(reply.Body))
-				if err == nil && a.verboseCall(cmd) {
+				if err == nil && verbose {
 					_, err = fmt.Fprintf(a.stderr, "answered by %s (%s)\n", reply.Provider.Short(), reply.ContentType)
 				}
 				return err
@@ -60,11 +60,6 @@ uptime, realm); call it with --node to reach a given node.`,
 	cmd.Flags().StringVar(&node, "node", "", "call this node (ID or unique prefix) instead of any provider")
 	cmd.Flags().BoolVar(&raw, "raw", false, "send ARGS as bytes even if they parse as JSON")
 	cmd.Flags().DurationVar(&timeout, "timeout", admin.DefaultTimeout, "deadline of the call")
-	cmd.Flags().BoolP("verbose", "v", false, "also print which node answered (on stderr)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print which node answered (on stderr)")
 	return cmd
-}
-
-func (a *app) verboseCall(cmd *cobra.Command) bool {
-	v, _ := cmd.Flags().GetBool("verbose")
-	return v
 }

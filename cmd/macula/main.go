@@ -13,6 +13,33 @@
 //	go install github.com/org/macula/cmd/macula@latest
 //
 // and run `macula --help` for the commands.
+//
+// # Three nodes in three terminals
+//
+// Each terminal runs a node in the background and talks to it through
+// MACULA_ADMIN, which sets both where start serves its admin API and where
+// the other commands find it:
+//
+//	# terminal 1
+//	export MACULA_ADMIN=127.0.0.1:4480
+//	macula start --listen 127.0.0.1:4433 --identity n1.key 2>n1.log &
+//	macula members
+//
+//	# terminal 2
+//	export MACULA_ADMIN=127.0.0.1:4481
+//	macula start --listen 127.0.0.1:4434 --identity n2.key --bootstrap 127.0.0.1:4433 2>n2.log &
+//	macula subscribe 'sensors.*'
+//
+//	# terminal 3
+//	export MACULA_ADMIN=127.0.0.1:4482
+//	macula start --listen 127.0.0.1:4435 --identity n3.key --bootstrap 127.0.0.1:4433 2>n3.log &
+//	macula publish sensors.temp '{"c": 21.5}'   # terminal 2 prints it
+//	macula members                              # three alive members
+//	macula call _peer.health --node <id>        # an ID prefix from members
+//	macula topology
+//
+// `kill %1` in a terminal stops its node gracefully: the others list it as
+// left. A node that crashes is listed as dead once the others detect it.
 package main
 
 import (

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,10 +41,6 @@ type startFlags struct {
 	topologyK int
 	logFormat string
 	logLevel  string
-
-	// Hidden: faster failure detection, for tests and demos.
-	probeInterval time.Duration
-	retention     time.Duration
 }
 
 func (a *app) startCommand() *cobra.Command {
@@ -92,10 +89,6 @@ Logs go to stderr: human-readable by default, JSON with --log-format json.`,
 	fl.IntVar(&f.topologyK, "topology", 2, "overlay links each node keeps (k of the k-connected overlay)")
 	fl.StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fl.DurationVar(&f.probeInterval, "probe-interval", 0, "membership probe interval (default 1s)")
-	fl.DurationVar(&f.retention, "retention", 0, "how long dead and left members stay listed (default 5m)")
-	_ = fl.MarkHidden("probe-interval")
-	_ = fl.MarkHidden("retention")
 	return cmd
 }
 
@@ -122,6 +115,9 @@ func (a *app) start(ctx context.Context, f startFlags) error {
 	// join the mesh only to leave it again.
 	ln, err := admin.Listen(addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%w (is another macula start running? give this one another --admin)", err)
+		}
 		return err
 	}
 	started := time.Now()
@@ -182,14 +178,6 @@ func (f startFlags) nodeOptions(log *zap.Logger) ([]macula.Option, error) {
 		return nil, err
 	}
 	opts = append(opts, discOpts...)
-	if f.probeInterval != 0 || f.retention != 0 {
-		cfg := macula.MembershipConfig{ProbeInterval: f.probeInterval, Retention: f.retention}
-		if f.probeInterval != 0 {
-			cfg.ProbeTimeout = f.probeInterval / 2
-			cfg.GossipInterval = f.probeInterval / 5
-		}
-		opts = append(opts, macula.WithMembershipConfig(cfg))
-	}
 	return opts, nil
 }
 

@@ -84,14 +84,18 @@ type Topology struct {
 
 // TopologyNode is a node of a Topology.
 type TopologyNode struct {
-	ID    macula.NodeID `json:"id"`
-	Label string        `json:"label,omitempty"`
+	// ID is the node's ID.
+	ID macula.NodeID `json:"id"`
+	// Label is a short name for drawings, the ID's first digits.
+	Label string `json:"label,omitempty"`
 }
 
 // TopologyEdge is a link of a Topology.
 type TopologyEdge struct {
+	// From is the end with the smaller ID.
 	From macula.NodeID `json:"from"`
-	To   macula.NodeID `json:"to"`
+	// To is the other end.
+	To macula.NodeID `json:"to"`
 }
 
 // Route is one entry of the DHT routing table.
@@ -124,26 +128,41 @@ type Stats struct {
 // pubsub.Stats). In counts events received from other nodes, Out events
 // sent to them.
 type PubSubStats struct {
-	Published     uint64 `json:"published"`
-	Out           uint64 `json:"out"`
-	In            uint64 `json:"in"`
-	Refused       uint64 `json:"refused"`
-	Deferred      uint64 `json:"deferred"`
-	SendFailed    uint64 `json:"send_failed"`
-	Resent        uint64 `json:"resent"`
-	Dropped       uint64 `json:"dropped"`
-	Subscriptions int    `json:"subscriptions"`
+	// Published counts events this node published, system events too.
+	Published uint64 `json:"published"`
+	// Out counts events sent to other nodes, one per subscriber node.
+	Out uint64 `json:"out"`
+	// In counts events received from other nodes.
+	In uint64 `json:"in"`
+	// Refused counts events refused as malformed or forged.
+	Refused uint64 `json:"refused"`
+	// Deferred counts at-least-once events left unacknowledged.
+	Deferred uint64 `json:"deferred"`
+	// SendFailed counts at-most-once events lost on the way.
+	SendFailed uint64 `json:"send_failed"`
+	// Resent counts at-least-once events sent again.
+	Resent uint64 `json:"resent"`
+	// Dropped counts events dropped by full subscription queues.
+	Dropped uint64 `json:"dropped"`
+	// Subscriptions is the number of active subscriptions.
+	Subscriptions int `json:"subscriptions"`
 }
 
 // RPCStats are the node's RPC counters: calls made (and how many failed)
 // and calls served for others.
 type RPCStats struct {
-	Calls     uint64 `json:"calls"`
-	Failed    uint64 `json:"failed"`
+	// Calls counts calls this node made.
+	Calls uint64 `json:"calls"`
+	// Failed counts the calls that returned an error.
+	Failed uint64 `json:"failed"`
+	// Failovers counts attempts beyond each call's first.
 	Failovers uint64 `json:"failovers"`
-	Received  uint64 `json:"received"`
-	Refused   uint64 `json:"refused"`
-	Served    uint64 `json:"served"`
+	// Received counts calls other nodes made to this one.
+	Received uint64 `json:"received"`
+	// Refused counts the received calls refused before they ran.
+	Refused uint64 `json:"refused"`
+	// Served counts handler runs, local calls included.
+	Served uint64 `json:"served"`
 }
 
 // PingRequest asks the node to ping another.
@@ -287,7 +306,7 @@ type CallReply struct {
 	Body
 }
 
-// Error codes of the API.
+// Error codes of the API, in Error.Code.
 const (
 	CodeBadRequest       = "bad_request"
 	CodeInvalidTopic     = "invalid_topic"

@@ -20,6 +20,7 @@ func NodeBackend(n *macula.Node, version string, started time.Time) Backend {
 	return &nodeBackend{Node: n, version: version, started: started}
 }
 
+// Info implements Backend.
 func (b *nodeBackend) Info() NodeInfo {
 	return NodeInfo{
 		ID:      b.ID(),
@@ -31,6 +32,7 @@ func (b *nodeBackend) Info() NodeInfo {
 	}
 }
 
+// Counters implements Backend with the node's pub/sub and RPC stats.
 func (b *nodeBackend) Counters() (PubSubStats, RPCStats) {
 	ps := b.PubSubStats()
 	return PubSubStats{
@@ -46,6 +48,7 @@ func (b *nodeBackend) Counters() (PubSubStats, RPCStats) {
 	}, b.rpcCounters()
 }
 
+// Subscribe implements Backend with Node.Subscribe.
 func (b *nodeBackend) Subscribe(ctx context.Context, pattern string, fn func(context.Context, *macula.Event)) (func(), error) {
 	sub, err := b.Node.Subscribe(ctx, pattern, fn)
 	if err != nil {

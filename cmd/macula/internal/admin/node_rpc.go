@@ -6,6 +6,7 @@ import (
 	"github.com/org/macula"
 )
 
+// rpcCounters converts the node's RPC stats.
 func (b *nodeBackend) rpcCounters() RPCStats {
 	s := b.RPCStats()
 	return RPCStats{
@@ -18,6 +19,8 @@ func (b *nodeBackend) rpcCounters() RPCStats {
 	}
 }
 
+// Call implements Backend with Node.Call, or Node.CallTo when node is
+// set.
 func (b *nodeBackend) Call(ctx context.Context, node macula.NodeID, procedure string, args any) (CallReply, error) {
 	var (
 		r   *macula.Reply
