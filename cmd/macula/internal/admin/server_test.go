@@ -38,6 +38,7 @@ var (
 	peerB  = id("bbbb1", 2)
 	peerB2 = id("bbbb2", 3)
 	deadC  = id("cccc", 4)
+	farD   = id("dddd", 5) // alive, not connected
 )
 
 // fakeBackend is a Backend with canned answers that records calls.
@@ -72,6 +73,7 @@ func (f *fakeBackend) Members() []macula.Member {
 		{ID: peerB, Addr: "127.0.0.1:2", State: macula.MemberAlive, Meta: membership.Meta{Version: "v", Links: []macula.NodeID{self}}},
 		{ID: self, Addr: "127.0.0.1:4433", State: macula.MemberAlive},
 		{ID: peerB2, Addr: "127.0.0.1:5", State: macula.MemberAlive},
+		{ID: farD, Addr: "127.0.0.1:6", State: macula.MemberAlive},
 	}
 }
 
@@ -193,7 +195,7 @@ func TestServerReadEndpoints(t *testing.T) {
 
 	ms, err := c.Members(ctx)
 	require.NoError(t, err)
-	require.Len(t, ms, 4)
+	require.Len(t, ms, 5)
 	for i := 1; i < len(ms); i++ {
 		require.Negative(t, ms[i-1].ID.Compare(ms[i].ID), "members sorted by ID")
 	}
@@ -202,6 +204,7 @@ func TestServerReadEndpoints(t *testing.T) {
 	require.Equal(t, "alive", ms[0].State)
 	require.Equal(t, "dead", ms[3].State)
 	require.False(t, ms[3].Self)
+	require.Equal(t, farD, ms[4].ID)
 	require.Equal(t, []macula.NodeID{self}, ms[1].Links)
 
 	ps, err := c.Peers(ctx)
@@ -226,8 +229,8 @@ func TestServerReadEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, self, st.Node.ID)
 	require.Equal(t, 2, st.Peers)
-	require.Equal(t, 4, st.Members)
-	require.Equal(t, 3, st.MembersAlive)
+	require.Equal(t, 5, st.Members)
+	require.Equal(t, 4, st.MembersAlive)
 	require.Equal(t, uint64(3), st.PubSub.In)
 	require.Equal(t, uint64(4), st.PubSub.Out)
 	require.Equal(t, uint64(5), st.RPC.Served)
@@ -252,6 +255,14 @@ func TestServerPingResolvesNodes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, peerB2, r.Node)
 
+	// A member the node has no connection to is joined by URI first.
+	r, err = c.Ping(ctx, "dddd")
+	require.NoError(t, err)
+	require.Equal(t, farD, r.Node)
+	f.mu.Lock()
+	require.Equal(t, [][]string{{"macula://org.example.test/" + farD.String() + "@127.0.0.1:6"}}, f.joined)
+	f.mu.Unlock()
+
 	for _, tc := range []struct {
 		node, code, msg string
 	}{
@@ -274,7 +285,7 @@ func TestServerPingResolvesNodes(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	require.Equal(t, []macula.NodeID{peerB, peerB2}, f.pinged, "failed lookups ping nobody")
+	require.Equal(t, []macula.NodeID{peerB, peerB2, farD}, f.pinged, "failed lookups ping nobody")
 }
 
 func TestServerPublishAndErrors(t *testing.T) {
