@@ -3,6 +3,7 @@ package membership
 import (
 	"bytes"
 	"log"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -16,9 +17,32 @@ func newStdLogger(l *zap.Logger) *log.Logger {
 	return log.New(zapWriter{l.Named("swim")}, "", 0)
 }
 
+// routineFailures are memberlist errors that are part of normal failure
+// detection and shutdown (a probe or gossip to a member that is down, an
+// exchange cut short by Close): logged at debug level, since the
+// membership events already report what they mean.
+var routineFailures = []string{
+	"Failed fallback TCP ping",
+	"Failed to send gossip",
+	"Failed to send ping",
+	"Failed to send indirect",
+	"Failed to send ack",
+	"Push/Pull with",
+	"Failed push/pull merge",
+	"membership closed",
+	"transport closed",
+	"context canceled",
+}
+
 func (w zapWriter) Write(p []byte) (int, error) {
 	msg := string(bytes.TrimSpace(p))
 	level, rest := levelOf(msg)
+	for _, r := range routineFailures {
+		if strings.Contains(rest, r) {
+			level = "DEBUG"
+			break
+		}
+	}
 	switch level {
 	case "ERR", "ERROR":
 		w.log.Error(rest)
