@@ -26,3 +26,20 @@ func identityFromCertificate(cert *tls.Certificate) (*security.Identity, error) 
 	}
 	return id, nil
 }
+
+// RotateCertificate replaces the certificate this node presents on new
+// connections, for renewal before expiry or a change of roles, without a
+// restart. Existing connections keep working on the certificate they were
+// made with. The certificate must carry this node's identity (its key and
+// macula:// URI for this realm); otherwise the error wraps
+// ErrInvalidOption and nothing changes.
+func (n *Node) RotateCertificate(cert tls.Certificate) error {
+	if n.isClosing() {
+		return ErrClosed
+	}
+	if err := n.tr.SetCertificate(cert); err != nil {
+		return fmt.Errorf("%w: rotate certificate: %w", ErrInvalidOption, err)
+	}
+	n.log.Info("certificate rotated")
+	return nil
+}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -51,7 +52,17 @@ func (pc *peerConn) info() PeerInfo {
 		Outbound:        pc.outbound,
 		ConnectedAt:     pc.connectedAt,
 		RTT:             pc.conn.ConnectionStats().SmoothedRTT,
+		Certificate:     pc.peerCertificate(),
 	}
+}
+
+// peerCertificate is the leaf certificate the peer presented (and that
+// was verified) in the TLS handshake.
+func (pc *peerConn) peerCertificate() *x509.Certificate {
+	if certs := pc.conn.ConnectionState().TLS.PeerCertificates; len(certs) > 0 {
+		return certs[0]
+	}
+	return nil
 }
 
 func (pc *peerConn) closeWith(code protocol.ErrorCode, reason string) {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/x509"
 	"net"
 	"time"
 
@@ -27,6 +28,10 @@ type PeerInfo struct {
 	ConnectedAt time.Time
 	// RTT is QUIC's smoothed round-trip time estimate for the connection.
 	RTT time.Duration
+	// Certificate is the leaf certificate the peer presented in the
+	// handshake, verified for its node ID and realm (and, with a realm CA,
+	// its chain); security.RolesOf reads its roles. Shared: do not modify.
+	Certificate *x509.Certificate
 }
 
 // PeerEvent reports a peer becoming connected or disconnected.
