@@ -73,6 +73,7 @@ type Node struct {
 	dir        *directory.Cache
 	log        *zap.Logger
 	advertise  []string
+	audit      *security.Auditor // nil without WithAuditLog: a no-op
 
 	discoveryRunner   *discovery.Runner
 	mdnsAdvertiser    *discovery.Advertiser
@@ -101,6 +102,7 @@ type Node struct {
 //   - WithIdleTimeout (30 s), WithKeepAlive (idle/3),
 //     WithHandshakeTimeout (10 s), WithMaxFrameSize (4 MiB),
 //     WithAdvertiseAddrs (the bound address).
+//   - WithAuditLog: where the security audit log goes, default none.
 //
 // Invalid options fail with an error wrapping ErrInvalidOption.
 func New(opts ...Option) (*Node, error) {
@@ -134,26 +136,31 @@ func New(opts ...Option) (*Node, error) {
 		advertise = []string{defaultAdvertiseAddr(conn.LocalAddr())}
 	}
 	n := &Node{cfg: cfg, identity: id, log: log, advertise: advertise}
+	if cfg.auditWriter != nil {
+		n.audit = security.NewAuditor(security.AuditConfig{Writer: cfg.auditWriter})
+	}
 	n.dialingDiscovered.addrs = make(map[string]bool)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	tr, err := transport.New(transport.Config{
-		Identity:         id,
-		Realm:            cfg.realm,
-		Conn:             conn,
-		Certificate:      cfg.certificate,
-		RealmCA:          cfg.realmCA,
-		AdvertiseAddrs:   advertise,
-		IdleTimeout:      cfg.idleTimeout,
-		KeepAlivePeriod:  keepAlive,
-		HandshakeTimeout: cfg.handshakeTimeout,
-		MaxFrameSize:     cfg.maxFrameSize,
-		Logger:           log,
-		OnPeerChange:     n.onPeerChange,
-		OnPeerLeaving:    n.onPeerLeaving,
+		Identity:           id,
+		Realm:              cfg.realm,
+		Conn:               conn,
+		Certificate:        cfg.certificate,
+		RealmCA:            cfg.realmCA,
+		AdvertiseAddrs:     advertise,
+		IdleTimeout:        cfg.idleTimeout,
+		KeepAlivePeriod:    keepAlive,
+		HandshakeTimeout:   cfg.handshakeTimeout,
+		MaxFrameSize:       cfg.maxFrameSize,
+		Logger:             log,
+		OnPeerChange:       n.onPeerChange,
+		OnPeerLeaving:      n.onPeerLeaving,
+		OnHandshakeFailure: n.audit.HandshakeFailure,
 	})
 	if err != nil {
 		n.cancel()
 		_ = conn.Close()
+		_ = n.audit.Close()
 		if errors.Is(err, transport.ErrInvalidConfig) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
@@ -165,6 +172,7 @@ func New(opts ...Option) (*Node, error) {
 	if err != nil {
 		n.cancel()
 		_ = tr.Close()
+		_ = n.audit.Close()
 		if errors.Is(err, membership.ErrInvalidConfig) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 		}
@@ -419,7 +427,7 @@ func (n *Node) stopActivity() {
 // all of the node's goroutines.
 func (n *Node) shutdown() error {
 	n.stopActivity()
-	err := errors.Join(n.members.Close(), n.tr.Close())
+	err := errors.Join(n.members.Close(), n.tr.Close(), n.audit.Close())
 	n.wg.Wait()
 	return err
 }

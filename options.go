@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -56,6 +57,7 @@ type config struct {
 	topologyK        int
 	discovery        []discovery.Source
 	mdns             *mdnsOptions
+	auditWriter      io.Writer
 }
 
 func defaultConfig() *config {
@@ -78,6 +80,7 @@ func defaultConfig() *config {
 		topologyK:        topology.DefaultK,
 		discovery:        nil, // no discovery sources
 		mdns:             nil, // no mDNS
+		auditWriter:      nil, // no audit log
 	}
 }
 
@@ -208,6 +211,23 @@ func WithLogger(l *zap.Logger) Option {
 			return invalid("nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithAuditLog writes the node's security audit log to w, one JSON object
+// per line: every refused or failed handshake with its reason (realm
+// mismatch, untrusted or expired certificate, identity mismatch...), the
+// peer's address and, when known, node ID. Writes happen on a goroutine of
+// their own and never hold the node up; records that find the queue full
+// are counted and reported in an "audit_dropped" record. Default: no
+// audit log.
+func WithAuditLog(w io.Writer) Option {
+	return func(c *config) error {
+		if w == nil {
+			return invalid("nil audit log writer")
+		}
+		c.auditWriter = w
 		return nil
 	}
 }

@@ -1,7 +1,12 @@
 package macula_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,4 +70,65 @@ func TestRotateCertificate(t *testing.T) {
 	d := newNode(idD)
 	require.NoError(t, d.Join(ctx, a.URI()))
 	require.Equal(t, []string{"gateway", "sensor"}, rolesSeenBy(d))
+}
+
+// syncBuffer is a bytes.Buffer safe for the auditor's goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Refused handshakes are written to the audit log with their reason.
+func TestAuditLogRecordsRefusedHandshakes(t *testing.T) {
+	ctx := context.Background()
+	var audit syncBuffer
+	ca, err := security.NewRealmCA(macula.DefaultRealm, time.Hour)
+	require.NoError(t, err)
+	id, err := security.GenerateIdentity()
+	require.NoError(t, err)
+	cert, err := ca.IssueTLSCertificate(id, security.IssueOptions{})
+	require.NoError(t, err)
+	guarded, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithIdentity(id),
+		macula.WithCertificate(cert), macula.WithRealmCA(ca.CertPool()), macula.WithAuditLog(&audit))
+	require.NoError(t, err)
+	defer guarded.Close()
+
+	// A dev-mode node with a self-signed certificate tries to join; the
+	// guarded node dials a node of another realm.
+	selfSigned, err := macula.New(macula.WithListenAddr("127.0.0.1:0"))
+	require.NoError(t, err)
+	defer selfSigned.Close()
+	require.Error(t, selfSigned.Join(ctx, guarded.Addr().String()))
+	stranger, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithRealm("org.example.other"))
+	require.NoError(t, err)
+	defer stranger.Close()
+	require.ErrorIs(t, guarded.Join(ctx, stranger.Addr().String()), macula.ErrRealmMismatch)
+
+	require.Eventually(t, func() bool {
+		return strings.Count(audit.String(), "\n") >= 2
+	}, 5*time.Second, 10*time.Millisecond, "audit log: %s", audit.String())
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(audit.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		kinds = append(kinds, fmt.Sprint(rec["kind"]))
+		require.NotEmpty(t, rec["remote"], line)
+		require.NotEmpty(t, rec["reason"], line)
+	}
+	require.Contains(t, kinds, "untrusted_certificate")
+	require.Contains(t, kinds, "realm_mismatch")
+	_, err = macula.New(macula.WithAuditLog(nil))
+	require.ErrorIs(t, err, macula.ErrInvalidOption)
 }
