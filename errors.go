@@ -58,6 +58,9 @@ var (
 	ErrInvalidNodeID = security.ErrInvalidNodeID
 	// ErrInvalidURI means a string is not a valid macula:// URI.
 	ErrInvalidURI = security.ErrInvalidURI
+	// ErrACLDenied means the ACL (WithACL) refused an action, on this node
+	// or on the node where it landed.
+	ErrACLDenied = security.ErrACLDenied
 	// ErrInvalidCallOption wraps an invalid CallOption or RegisterOption.
 	ErrInvalidCallOption = rpc.ErrInvalidOption
 	// ErrInvalidHandler means Register or Subscribe was given a nil

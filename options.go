@@ -58,6 +58,7 @@ type config struct {
 	discovery        []discovery.Source
 	mdns             *mdnsOptions
 	auditWriter      io.Writer
+	acl              *security.ACL
 }
 
 func defaultConfig() *config {
@@ -81,6 +82,7 @@ func defaultConfig() *config {
 		discovery:        nil, // no discovery sources
 		mdns:             nil, // no mDNS
 		auditWriter:      nil, // no audit log
+		acl:              nil, // dev mode: every action allowed
 	}
 }
 
@@ -228,6 +230,25 @@ func WithAuditLog(w io.Writer) Option {
 			return invalid("nil audit log writer")
 		}
 		c.auditWriter = w
+		return nil
+	}
+}
+
+// WithACL enforces acl on this node: its own Publish, Subscribe,
+// Register and Call are checked before anything is sent, and what other
+// nodes do here is checked where it lands: events they publish to this
+// node's subscribers, and calls they make to its procedures. So a
+// modified peer that skips its own checks is still refused. Subjects are
+// the peer's node ID and realm and, with WithRealmCA, the roles in its
+// certificate. Denials fail with ErrACLDenied and go to the audit log
+// (WithAuditLog). Load a file with security.LoadACL. Default: none, every
+// action is allowed (dev mode).
+func WithACL(acl *security.ACL) Option {
+	return func(c *config) error {
+		if acl == nil {
+			return invalid("nil ACL")
+		}
+		c.acl = acl
 		return nil
 	}
 }

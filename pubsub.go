@@ -9,6 +9,7 @@ import (
 	"github.com/org/macula/internal/directory"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/pubsub"
+	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
 
@@ -96,6 +97,9 @@ func (n *Node) Publish(ctx context.Context, topic string, payload any, opts ...P
 	if ps == nil || n.isClosing() {
 		return ErrClosed
 	}
+	if err := n.checkLocal(security.ActionPublish, topic); err != nil {
+		return err
+	}
 	return ps.Publish(ctx, topic, payload, opts...)
 }
 
@@ -113,6 +117,9 @@ func (n *Node) Subscribe(ctx context.Context, pattern string, fn func(context.Co
 	}
 	if fn == nil {
 		return nil, fmt.Errorf("%w: subscribe %s", ErrInvalidHandler, pattern)
+	}
+	if err := n.checkLocal(security.ActionSubscribe, pattern); err != nil {
+		return nil, err
 	}
 	return ps.Subscribe(ctx, pattern, fn, opts...)
 }
@@ -135,7 +142,7 @@ func (n *Node) startMessaging() error {
 		return err
 	}
 	n.dir = dir
-	ps, err := pubsub.New(pubsub.Config{
+	pcfg := pubsub.Config{
 		Self:         n.ID(),
 		Realm:        n.cfg.realm,
 		Addrs:        n.advertise,
@@ -144,7 +151,13 @@ func (n *Node) startMessaging() error {
 		Directory:    dir,
 		MaxFrameSize: n.cfg.maxFrameSize,
 		Logger:       n.log,
-	})
+	}
+	if n.cfg.acl != nil {
+		pcfg.AuthorizePublish = func(pub NodeID, topic string) error {
+			return n.authorizePeer(pub, security.ActionPublish, topic)
+		}
+	}
+	ps, err := pubsub.New(pcfg)
 	if err != nil {
 		dir.Close()
 		return fmt.Errorf("macula: start pub/sub: %w", err)

@@ -124,6 +124,9 @@ func (n *Node) Register(ctx context.Context, procedure string, h Handler, opts .
 	if r == nil || n.isClosing() {
 		return nil, ErrClosed
 	}
+	if err := n.checkLocal(security.ActionRegister, procedure); err != nil {
+		return nil, err
+	}
 	return r.Register(ctx, procedure, h, opts...)
 }
 
@@ -140,6 +143,9 @@ func (n *Node) Call(ctx context.Context, procedure string, args any, opts ...Cal
 	if r == nil || n.isClosing() {
 		return nil, ErrClosed
 	}
+	if err := n.checkLocal(security.ActionCall, procedure); err != nil {
+		return nil, err
+	}
 	return r.Call(ctx, procedure, args, opts...)
 }
 
@@ -150,6 +156,9 @@ func (n *Node) Cast(ctx context.Context, procedure string, args any, opts ...Cal
 	if r == nil || n.isClosing() {
 		return ErrClosed
 	}
+	if err := n.checkLocal(security.ActionCall, procedure); err != nil {
+		return err
+	}
 	return r.Cast(ctx, procedure, args, opts...)
 }
 
@@ -159,6 +168,9 @@ func (n *Node) CallTo(ctx context.Context, node NodeID, procedure string, args a
 	r := n.rpc.Load()
 	if r == nil || n.isClosing() {
 		return nil, ErrClosed
+	}
+	if err := n.checkLocal(security.ActionCall, procedure); err != nil {
+		return nil, err
 	}
 	return r.CallTo(ctx, node, procedure, args, opts...)
 }
@@ -173,7 +185,7 @@ func (n *Node) RPCStats() rpc.Stats {
 
 // startRPC starts the RPC engine on the DHT and the directory.
 func (n *Node) startRPC() error {
-	r, err := rpc.New(rpc.Config{
+	rcfg := rpc.Config{
 		Self:         n.ID(),
 		Realm:        n.cfg.realm,
 		Addrs:        n.advertise,
@@ -183,7 +195,13 @@ func (n *Node) startRPC() error {
 		Resolve:      n.memberAddrs,
 		MaxFrameSize: n.cfg.maxFrameSize,
 		Logger:       n.log,
-	})
+	}
+	if n.cfg.acl != nil {
+		rcfg.Authorize = func(caller NodeID, procedure string) error {
+			return n.authorizePeer(caller, security.ActionCall, procedure)
+		}
+	}
+	r, err := rpc.New(rcfg)
 	if err != nil {
 		return fmt.Errorf("macula: start RPC: %w", err)
 	}

@@ -84,6 +84,11 @@ type Config struct {
 	// subscriber node remembers to suppress duplicates; default
 	// [DefaultDedupWindow].
 	DedupWindow int
+	// AuthorizePublish, if set, is asked on this (subscriber) node for
+	// every event from another node; an error refuses the event: it is
+	// dropped, counted in Stats.Refused and, at least once, acknowledged
+	// so that it is not resent. It must not block. Nil allows every event.
+	AuthorizePublish func(publisher security.NodeID, topic string) error
 	// Logger receives debug logs; default no-op.
 	Logger *zap.Logger
 }

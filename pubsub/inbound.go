@@ -82,6 +82,16 @@ func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
 		svc.stats.refused.Add(1)
 		return
 	}
+	if svc.cfg.AuthorizePublish != nil {
+		if err := svc.cfg.AuthorizePublish(pub, ev.Topic); err != nil {
+			svc.stats.refused.Add(1)
+			svc.log.Debug("event refused", zap.String("peer", from.Short()), zap.String("topic", ev.Topic), zap.Error(err))
+			if pe.GetQos() == protocol.QoS_QOS_AT_LEAST_ONCE {
+				svc.sendAck(pub, ev.Seq) // refused for good: do not resend
+			}
+			return
+		}
+	}
 	svc.stats.received.Add(1)
 	if pe.GetQos() != protocol.QoS_QOS_AT_LEAST_ONCE {
 		svc.local.deliver(ev, pe.GetQueueGroups(), nil)

@@ -71,7 +71,8 @@ type Stats struct {
 	Sent uint64
 	// Received counts events received from other nodes.
 	Received uint64
-	// Refused counts events refused as malformed or forged.
+	// Refused counts events refused as malformed, forged or denied by
+	// AuthorizePublish.
 	Refused uint64
 	// Deferred counts at-least-once events left unacknowledged because a
 	// subscription's queue was full or no subscription matched.

@@ -118,6 +118,11 @@ type Config struct {
 	// Version is reported by the built-in [HealthProcedure]; default
 	// transport.Software.
 	Version string
+	// Authorize, if set, is asked on the provider before a call from
+	// another node is accepted; an error refuses the call with
+	// protocol.CodeACLDenied (the caller's error matches
+	// security.ErrACLDenied). It must not block. Nil allows every call.
+	Authorize func(caller security.NodeID, procedure string) error
 	// Logger receives debug logs of failed attempts and refused calls, and
 	// errors for handler panics; default no-op.
 	Logger *zap.Logger

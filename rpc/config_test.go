@@ -21,10 +21,11 @@ func validConfig(t *testing.T) Config {
 // is required, or it is listed here with what its zero value means.
 func TestEveryConfigFieldHasADefault(t *testing.T) {
 	zeroMeans := map[string]string{
-		"Addrs":   "no addresses in the provider record",
-		"RTT":     "the transport's estimate",
-		"Resolve": "no resolution of unconnected nodes",
-		"Policy":  "LocalFirst",
+		"Addrs":     "no addresses in the provider record",
+		"RTT":       "the transport's estimate",
+		"Resolve":   "no resolution of unconnected nodes",
+		"Policy":    "LocalFirst",
+		"Authorize": "every call allowed",
 	}
 	cfg, err := validConfig(t).withDefaults()
 	require.NoError(t, err)

@@ -128,6 +128,8 @@ func (e *RemoteError) Is(target error) bool {
 		return target == ErrTimeout
 	case protocol.CodeFrameTooLarge:
 		return target == ErrMessageTooLarge
+	case protocol.CodeACLDenied:
+		return target == security.ErrACLDenied
 	}
 	return false
 }

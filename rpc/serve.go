@@ -47,6 +47,12 @@ func (s *Service) serveStream(ctx context.Context, st *transport.Stream) {
 		s.refuse(st, id, protocol.CodeInvalidArgument, err.Error())
 		return
 	}
+	if s.cfg.Authorize != nil {
+		if err := s.cfg.Authorize(st.Peer(), name); err != nil {
+			s.refuse(st, id, protocol.CodeACLDenied, err.Error())
+			return
+		}
+	}
 	if n := len(call.GetArgs()); n > s.MaxPayload() {
 		s.refuse(st, id, protocol.CodeFrameTooLarge, fmt.Sprintf("arguments of %d bytes, maximum %d", n, s.MaxPayload()))
 		return

@@ -84,7 +84,7 @@ Logs go to stderr: human-readable by default, JSON with --log-format json.`,
 	fl.StringVar(&f.caFile, "ca", "", "realm CA certificate (PEM) peers must chain to")
 	fl.StringVar(&f.certFile, "cert", "", "this node's certificate (PEM), issued by the realm CA")
 	fl.StringVar(&f.keyFile, "key", "", "the certificate's private key (default: the --identity file)")
-	fl.StringVar(&f.aclFile, "acl", "", "access control list file (not supported yet)")
+	fl.StringVar(&f.aclFile, "acl", "", "access control list file (JSON or YAML, see security.ParseACL)")
 	fl.StringSliceVar(&f.discovery, "discovery", nil, "discovery sources: mdns[:IFACE], dns:NAME, static:ADDR")
 	fl.IntVar(&f.topologyK, "topology", 2, "overlay links each node keeps (k of the k-connected overlay)")
 	fl.StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
@@ -94,9 +94,6 @@ Logs go to stderr: human-readable by default, JSON with --log-format json.`,
 
 // start runs a node until ctx ends.
 func (a *app) start(ctx context.Context, f startFlags) error {
-	if f.aclFile != "" {
-		return errors.New("--acl: ACLs are not supported yet")
-	}
 	log, err := newLogger(f.logFormat, f.logLevel, a.stderr)
 	if err != nil {
 		return err
@@ -178,6 +175,13 @@ func (f startFlags) nodeOptions(log *zap.Logger) ([]macula.Option, error) {
 		return nil, err
 	}
 	opts = append(opts, discOpts...)
+	if f.aclFile != "" {
+		acl, err := security.LoadACL(f.aclFile)
+		if err != nil {
+			return nil, fmt.Errorf("--acl %s: %w", f.aclFile, err)
+		}
+		opts = append(opts, macula.WithACL(acl))
+	}
 	return opts, nil
 }
 
