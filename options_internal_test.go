@@ -22,6 +22,8 @@ func TestEveryOptionHasADefault(t *testing.T) {
 		"advertiseAddrs": "the bound address",
 		"discovery":      "no discovery sources",
 		"mdns":           "no mDNS",
+		"auditWriter":    "no audit log",
+		"acl":            "dev mode: every action allowed",
 	}
 	v := reflect.ValueOf(*defaultConfig())
 	for i := range v.NumField() {
