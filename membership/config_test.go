@@ -77,7 +77,7 @@ func TestMemberlistLogsReachZapAtTheirLevel(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	l := newStdLogger(zap.New(core))
 	l.Printf("[WARN] memberlist: Was able to connect to x over TCP but UDP probes failed")
-	l.Printf("[ERR] memberlist: Failed to send ping")
+	l.Printf("[ERR] memberlist: Failed to encode message")
 	l.Printf("[INFO] memberlist: Suspect x has failed")
 	l.Printf("[DEBUG] memberlist: Initiating push/pull sync")
 	l.Printf("no level at all")
