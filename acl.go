@@ -1,6 +1,7 @@
 package macula
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 
 	"github.com/org/macula/security"
@@ -15,16 +16,18 @@ const (
 	ActionCall      = security.ActionCall
 )
 
-// selfSubject is who this node is to its own ACL: its ID and realm and,
-// when a realm CA vouches for its certificate, the certificate's roles.
-func (n *Node) selfSubject() security.Subject {
+// setSelfSubject records who this node is to its own ACL, given the
+// certificate it presents (nil for the self-signed one): its ID and realm
+// and, when a realm CA vouches for the certificate, its roles. New and
+// RotateCertificate call it, so the local checks parse nothing.
+func (n *Node) setSelfSubject(cert *tls.Certificate) {
 	s := security.Subject{ID: n.ID(), Realm: n.cfg.realm}
-	if n.cfg.realmCA != nil && n.cfg.certificate != nil && len(n.cfg.certificate.Certificate) > 0 {
-		if leaf, err := x509.ParseCertificate(n.cfg.certificate.Certificate[0]); err == nil {
+	if n.cfg.realmCA != nil && cert != nil && len(cert.Certificate) > 0 {
+		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
 			s.Roles = security.RolesOf(leaf)
 		}
 	}
-	return s
+	n.self.Store(&s)
 }
 
 // peerSubject is who a connected peer is to this node's ACL, from the
@@ -46,7 +49,7 @@ func (n *Node) checkLocal(action security.Action, name string) error {
 	if n.cfg.acl == nil || !validName(action, name) {
 		return nil
 	}
-	err := n.cfg.acl.Check(n.selfSubject(), action, name)
+	err := n.cfg.acl.Check(*n.self.Load(), action, name)
 	if err != nil {
 		n.audit.Record(security.AuditEventFromError(nil, err))
 	}

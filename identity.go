@@ -40,6 +40,7 @@ func (n *Node) RotateCertificate(cert tls.Certificate) error {
 	if err := n.tr.SetCertificate(cert); err != nil {
 		return fmt.Errorf("%w: rotate certificate: %w", ErrInvalidOption, err)
 	}
+	n.setSelfSubject(&cert)
 	n.log.Info("certificate rotated")
 	return nil
 }

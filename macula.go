@@ -73,7 +73,8 @@ type Node struct {
 	dir        *directory.Cache
 	log        *zap.Logger
 	advertise  []string
-	audit      *security.Auditor // nil without WithAuditLog: a no-op
+	audit      *security.Auditor                // nil without WithAuditLog: a no-op
+	self       atomic.Pointer[security.Subject] // this node to its own ACL
 
 	discoveryRunner   *discovery.Runner
 	mdnsAdvertiser    *discovery.Advertiser
@@ -167,6 +168,7 @@ func New(opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.tr = tr
+	n.setSelfSubject(cfg.certificate)
 	n.members, err = membership.New(tr, membership.Meta{Addrs: advertise, Version: transport.Software}, cfg.membership, log)
 	n.membersRef.Store(n.members)
 	if err != nil {

@@ -132,3 +132,25 @@ func TestAuditLogRecordsRefusedHandshakes(t *testing.T) {
 	_, err = macula.New(macula.WithAuditLog(nil))
 	require.ErrorIs(t, err, macula.ErrInvalidOption)
 }
+
+// The node's own ACL checks follow a rotated certificate's roles.
+func TestRotatedRolesApplyToLocalChecks(t *testing.T) {
+	ca, err := security.NewRealmCA(macula.DefaultRealm, time.Hour)
+	require.NoError(t, err)
+	id, err := security.GenerateIdentity()
+	require.NoError(t, err)
+	viewer, err := ca.IssueTLSCertificate(id, security.IssueOptions{Roles: []string{"viewer"}})
+	require.NoError(t, err)
+	acl, err := security.NewACL(security.EffectDeny, security.AllowRule("role:sensor", security.ActionPublish, "readings.#"))
+	require.NoError(t, err)
+	n, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithIdentity(id),
+		macula.WithCertificate(viewer), macula.WithRealmCA(ca.CertPool()), macula.WithACL(acl))
+	require.NoError(t, err)
+	defer n.Close()
+	ctx := context.Background()
+	require.ErrorIs(t, n.Publish(ctx, "readings.t", 1), macula.ErrACLDenied)
+	sensor, err := ca.IssueTLSCertificate(id, security.IssueOptions{Roles: []string{"sensor"}})
+	require.NoError(t, err)
+	require.NoError(t, n.RotateCertificate(sensor))
+	require.NoError(t, n.Publish(ctx, "readings.t", 1))
+}
