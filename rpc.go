@@ -120,11 +120,8 @@ func MaxConcurrent(n int) RegisterOption { return rpc.MaxConcurrent(n) }
 // (storing the provider record in the DHT). Invalid names fail with
 // ErrInvalidTopic, reserved ones ('_' first) with ErrReservedProcedure.
 func (n *Node) Register(ctx context.Context, procedure string, h Handler, opts ...RegisterOption) (*Registration, error) {
-	r := n.rpc.Load()
-	if r == nil || n.isClosing() {
-		return nil, ErrClosed
-	}
-	if err := n.checkLocal(security.ActionRegister, procedure); err != nil {
+	r, err := n.rpcFor(security.ActionRegister, procedure)
+	if err != nil {
 		return nil, err
 	}
 	return r.Register(ctx, procedure, h, opts...)
@@ -139,11 +136,8 @@ func (n *Node) Register(ctx context.Context, procedure string, h Handler, opts .
 // (at once) when nobody provides it, ErrTimeout, a *RemoteError from the
 // handler, ErrMessageTooLarge, ErrInvalidTopic.
 func (n *Node) Call(ctx context.Context, procedure string, args any, opts ...CallOption) (*Reply, error) {
-	r := n.rpc.Load()
-	if r == nil || n.isClosing() {
-		return nil, ErrClosed
-	}
-	if err := n.checkLocal(security.ActionCall, procedure); err != nil {
+	r, err := n.rpcFor(security.ActionCall, procedure)
+	if err != nil {
 		return nil, err
 	}
 	return r.Call(ctx, procedure, args, opts...)
@@ -152,11 +146,8 @@ func (n *Node) Call(ctx context.Context, procedure string, args any, opts ...Cal
 // Cast calls procedure without waiting for its result: it returns once a
 // provider has accepted the call.
 func (n *Node) Cast(ctx context.Context, procedure string, args any, opts ...CallOption) error {
-	r := n.rpc.Load()
-	if r == nil || n.isClosing() {
-		return ErrClosed
-	}
-	if err := n.checkLocal(security.ActionCall, procedure); err != nil {
+	r, err := n.rpcFor(security.ActionCall, procedure)
+	if err != nil {
 		return err
 	}
 	return r.Cast(ctx, procedure, args, opts...)
@@ -165,14 +156,24 @@ func (n *Node) Cast(ctx context.Context, procedure string, args any, opts ...Cal
 // CallTo calls procedure on the given node, for example
 // HealthProcedure on a member.
 func (n *Node) CallTo(ctx context.Context, node NodeID, procedure string, args any, opts ...CallOption) (*Reply, error) {
+	r, err := n.rpcFor(security.ActionCall, procedure)
+	if err != nil {
+		return nil, err
+	}
+	return r.CallTo(ctx, node, procedure, args, opts...)
+}
+
+// rpcFor returns the RPC engine for one of the node's own actions, after
+// the ACL allowed it: ErrClosed once the node is closing.
+func (n *Node) rpcFor(action security.Action, procedure string) (*rpc.Service, error) {
 	r := n.rpc.Load()
 	if r == nil || n.isClosing() {
 		return nil, ErrClosed
 	}
-	if err := n.checkLocal(security.ActionCall, procedure); err != nil {
+	if err := n.checkLocal(action, procedure); err != nil {
 		return nil, err
 	}
-	return r.CallTo(ctx, node, procedure, args, opts...)
+	return r, nil
 }
 
 // RPCStats returns the node's RPC counters.

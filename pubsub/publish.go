@@ -218,9 +218,9 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		var frame []byte
 		if len(tg.groups) == 0 {
 			if shared == nil {
-				b, err := protocol.AppendFrame(nil, &protocol.Envelope{Body: &protocol.Envelope_Event{Event: pe}}, svc.cfg.MaxFrameSize)
+				b, err := svc.eventFrame(pe)
 				if err != nil {
-					return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
+					return err
 				}
 				shared = b
 			}
@@ -228,9 +228,9 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		} else {
 			one := proto.CloneOf(pe)
 			one.QueueGroups = tg.groups
-			b, err := protocol.AppendFrame(nil, &protocol.Envelope{Body: &protocol.Envelope_Event{Event: one}}, svc.cfg.MaxFrameSize)
+			b, err := svc.eventFrame(one)
 			if err != nil {
-				return fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
+				return err
 			}
 			frame = b
 		}
@@ -277,6 +277,15 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		}
 	}
 	return nil
+}
+
+// eventFrame encodes pe as one event-stream frame.
+func (svc *Service) eventFrame(pe *protocol.Event) ([]byte, error) {
+	b, err := protocol.AppendFrame(nil, &protocol.Envelope{Body: &protocol.Envelope_Event{Event: pe}}, svc.cfg.MaxFrameSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
+	}
+	return b, nil
 }
 
 // deliverLocalAtLeastOnce hands ev to the local subscriptions, waiting
