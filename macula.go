@@ -319,11 +319,20 @@ func (n *Node) dial(ctx context.Context, addr string) error {
 	}
 	// Exchange membership state over the connection, so both views merge.
 	// If the exchange ran on a connection that lost to a simultaneous dial
-	// from the peer, the winning connection follows: wait for it, retry.
+	// from the peer, the winning connection follows: give the loser a
+	// moment to leave the table (the retry would find it again at once),
+	// wait for the winner, retry.
 	var joinErr error
-	for range 3 {
+	for attempt := range 5 {
 		if joinErr = n.members.Join(peer.ID, udp.String()); joinErr == nil {
 			return nil
+		}
+		pause := time.NewTimer(20 * time.Millisecond << attempt)
+		select {
+		case <-pause.C:
+		case <-ctx.Done():
+			pause.Stop()
+			return joinErr
 		}
 		wctx, cancel := context.WithTimeout(ctx, n.cfg.handshakeTimeout)
 		_, werr := n.tr.WaitPeer(wctx, peer.ID)
