@@ -1016,7 +1016,10 @@ type Publish struct {
 	// Delivery guarantee.
 	Qos QoS `protobuf:"varint,7,opt,name=qos,proto3,enum=macula.v1.QoS" json:"qos,omitempty"`
 	// Optional Ed25519 signature by the publisher; empty when unsigned.
-	Signature     []byte `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Publisher's Ed25519 public key, sent with a signature so that any
+	// receiver can verify it (its SHA-256 must equal publisher).
+	PublisherKey  []byte `protobuf:"bytes,9,opt,name=publisher_key,json=publisherKey,proto3" json:"publisher_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1107,6 +1110,13 @@ func (x *Publish) GetSignature() []byte {
 	return nil
 }
 
+func (x *Publish) GetPublisherKey() []byte {
+	if x != nil {
+		return x.PublisherKey
+	}
+	return nil
+}
+
 // Event delivers a published event to a subscriber node, on the per-peer
 // event stream.
 type Event struct {
@@ -1131,7 +1141,11 @@ type Event struct {
 	// Queue groups this node was chosen to deliver the event to: one local
 	// member of each gets it. Subscriptions without a group get every
 	// matching event whatever this holds.
-	QueueGroups   []string `protobuf:"bytes,9,rep,name=queue_groups,json=queueGroups,proto3" json:"queue_groups,omitempty"`
+	QueueGroups []string `protobuf:"bytes,9,rep,name=queue_groups,json=queueGroups,proto3" json:"queue_groups,omitempty"`
+	// Publisher's Ed25519 public key, sent with a signature so that any
+	// receiver, also behind a gateway that forwarded the event, can verify
+	// it (its SHA-256 must equal publisher).
+	PublisherKey  []byte `protobuf:"bytes,10,opt,name=publisher_key,json=publisherKey,proto3" json:"publisher_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1225,6 +1239,13 @@ func (x *Event) GetSignature() []byte {
 func (x *Event) GetQueueGroups() []string {
 	if x != nil {
 		return x.QueueGroups
+	}
+	return nil
+}
+
+func (x *Event) GetPublisherKey() []byte {
+	if x != nil {
+		return x.PublisherKey
 	}
 	return nil
 }
@@ -1572,7 +1593,13 @@ type RpcResult struct {
 	// Opaque result.
 	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	// MIME type of data; empty means unspecified.
-	ContentType   string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Optional Ed25519 signature by the provider over the call and result;
+	// empty when unsigned.
+	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Provider's Ed25519 public key, sent with a signature; its SHA-256 is
+	// the signer's node ID.
+	SignerKey     []byte `protobuf:"bytes,5,opt,name=signer_key,json=signerKey,proto3" json:"signer_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1626,6 +1653,20 @@ func (x *RpcResult) GetContentType() string {
 		return x.ContentType
 	}
 	return ""
+}
+
+func (x *RpcResult) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *RpcResult) GetSignerKey() []byte {
+	if x != nil {
+		return x.SignerKey
+	}
+	return nil
 }
 
 // RpcError is the failed answer to an RpcCall.
@@ -2448,7 +2489,7 @@ const file_macula_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x0e2\x14.macula.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"1\n" +
 	"\tHeartbeat\x12$\n" +
-	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\"\xec\x01\n" +
+	"\x0etime_unix_nano\x18\x01 \x01(\x03R\ftimeUnixNano\"\x91\x02\n" +
 	"\aPublish\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12!\n" +
@@ -2457,7 +2498,8 @@ const file_macula_proto_rawDesc = "" +
 	"\x03seq\x18\x05 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x06 \x01(\x03R\ftimeUnixNano\x12 \n" +
 	"\x03qos\x18\a \x01(\x0e2\x0e.macula.v1.QoSR\x03qos\x12\x1c\n" +
-	"\tsignature\x18\b \x01(\fR\tsignature\"\x8d\x02\n" +
+	"\tsignature\x18\b \x01(\fR\tsignature\x12#\n" +
+	"\rpublisher_key\x18\t \x01(\fR\fpublisherKey\"\xb2\x02\n" +
 	"\x05Event\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12!\n" +
@@ -2467,7 +2509,9 @@ const file_macula_proto_rawDesc = "" +
 	"\x0etime_unix_nano\x18\x06 \x01(\x03R\ftimeUnixNano\x12 \n" +
 	"\x03qos\x18\a \x01(\x0e2\x0e.macula.v1.QoSR\x03qos\x12\x1c\n" +
 	"\tsignature\x18\b \x01(\fR\tsignature\x12!\n" +
-	"\fqueue_groups\x18\t \x03(\tR\vqueueGroups\"o\n" +
+	"\fqueue_groups\x18\t \x03(\tR\vqueueGroups\x12#\n" +
+	"\rpublisher_key\x18\n" +
+	" \x01(\fR\fpublisherKey\"o\n" +
 	"\tSubscribe\x12\x18\n" +
 	"\apattern\x18\x01 \x01(\tR\apattern\x12\x1f\n" +
 	"\vqueue_group\x18\x02 \x01(\tR\n" +
@@ -2492,11 +2536,14 @@ const file_macula_proto_rawDesc = "" +
 	"idempotent\x12\x12\n" +
 	"\x04cast\x18\a \x01(\bR\x04cast\"$\n" +
 	"\tRpcAccept\x12\x17\n" +
-	"\acall_id\x18\x01 \x01(\x04R\x06callId\"[\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\"\x98\x01\n" +
 	"\tRpcResult\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12!\n" +
-	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\"g\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x1d\n" +
+	"\n" +
+	"signer_key\x18\x05 \x01(\fR\tsignerKey\"g\n" +
 	"\bRpcError\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12(\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x14.macula.v1.ErrorCodeR\x04code\x12\x18\n" +

@@ -49,14 +49,14 @@ func sampleEnvelopes() map[string]*Envelope {
 		"publish": {Body: &Envelope_Publish{Publish: &Publish{
 			Topic: "orders.eu.created", Data: []byte(`{"id":1}`), ContentType: "application/json",
 			Publisher: sampleNodeID, Seq: 9, TimeUnixNano: 1_700_000_000_000_000_001,
-			Qos: QoS_QOS_AT_LEAST_ONCE, Signature: []byte{1, 2, 3},
+			Qos: QoS_QOS_AT_LEAST_ONCE, Signature: []byte{1, 2, 3}, PublisherKey: []byte{7, 8},
 		}}},
 		"subscribe":   {Body: &Envelope_Subscribe{Subscribe: &Subscribe{Pattern: "orders.*.#", QueueGroup: "workers", SubscriptionId: 4}}},
 		"unsubscribe": {Body: &Envelope_Unsubscribe{Unsubscribe: &Unsubscribe{Pattern: "orders.*.#", QueueGroup: "workers", SubscriptionId: 4}}},
 		"event": {Body: &Envelope_Event{Event: &Event{
 			Topic: "orders.eu.created", Data: []byte(`{"id":1}`), ContentType: "application/json",
 			Publisher: sampleNodeID, Seq: 10, TimeUnixNano: -1,
-			Qos: QoS_QOS_AT_LEAST_ONCE, Signature: []byte{4, 5, 6}, QueueGroups: []string{"workers"},
+			Qos: QoS_QOS_AT_LEAST_ONCE, Signature: []byte{4, 5, 6}, QueueGroups: []string{"workers"}, PublisherKey: []byte{9},
 		}}},
 		"ack": {Body: &Envelope_Ack{Ack: &Ack{Publisher: sampleNodeID, Seq: 10}}},
 		"rpc_call": {Body: &Envelope_RpcCall{RpcCall: &RpcCall{
@@ -64,7 +64,7 @@ func sampleEnvelopes() map[string]*Envelope {
 			DeadlineUnixNano: 1_700_000_005_000_000_000, Idempotent: true, Cast: true,
 		}}},
 		"rpc_accept":          {Body: &Envelope_RpcAccept{RpcAccept: &RpcAccept{CallId: 77}}},
-		"rpc_result":          {Body: &Envelope_RpcResult{RpcResult: &RpcResult{CallId: 77, Data: []byte("ok"), ContentType: "text/plain"}}},
+		"rpc_result":          {Body: &Envelope_RpcResult{RpcResult: &RpcResult{CallId: 77, Data: []byte("ok"), ContentType: "text/plain", Signature: []byte{1}, SignerKey: []byte{2}}}},
 		"rpc_error":           {Body: &Envelope_RpcError{RpcError: &RpcError{CallId: 77, Code: CodeNoProvider, Message: "nobody home"}}},
 		"find_node":           {Body: &Envelope_FindNode{FindNode: &FindNode{Target: sampleNodeID}}},
 		"find_node_response":  {Body: &Envelope_FindNodeResponse{FindNodeResponse: &FindNodeResponse{Closer: []*NodeInfo{sampleNodeInfo(), sampleNodeInfo()}}}},
