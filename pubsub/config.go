@@ -89,6 +89,21 @@ type Config struct {
 	// dropped, counted in Stats.Refused and, at least once, acknowledged
 	// so that it is not resent. It must not block. Nil allows every event.
 	AuthorizePublish func(publisher security.NodeID, topic string) error
+	// Signer, if set, signs every event this node publishes with its key
+	// (Ed25519, over protocol.EventSigningBytes); receivers verify it and
+	// report the publisher as the event's Signer. It must be the identity
+	// of Self. Nil publishes unsigned events.
+	Signer *security.Identity
+	// RequireSignatures refuses events from other nodes that carry no
+	// signature. Events with a signature that does not verify are refused
+	// whatever this says.
+	RequireSignatures bool
+	// OnRefused, if set, is called for every event from a peer refused for
+	// its signature (ErrBadSignature, ErrUnsigned) or for naming another
+	// publisher without a signature (ErrForgedPublisher), with the peer
+	// the event came from. Denials by AuthorizePublish are not reported
+	// here (the hook sees them). It must not block.
+	OnRefused func(from security.NodeID, topic string, err error)
 	// Logger receives debug logs; default no-op.
 	Logger *zap.Logger
 }
@@ -129,6 +144,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.Signer != nil && cfg.Signer.ID() != cfg.Self {
+		return cfg, fmt.Errorf("%w: Signer is node %s, not Self %s", ErrInvalidConfig, cfg.Signer.ID().Short(), cfg.Self.Short())
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

@@ -28,6 +28,15 @@ var (
 	ErrNotAcknowledged = errors.New("macula: event not acknowledged")
 	// ErrNilHandler is returned by Subscribe for a nil handler.
 	ErrNilHandler = errors.New("macula: nil handler")
+	// ErrBadSignature is reported (Config.OnRefused) for an event whose
+	// signature does not verify; it is protocol.ErrBadSignature.
+	ErrBadSignature = protocol.ErrBadSignature
+	// ErrUnsigned is reported for an unsigned event refused because
+	// Config.RequireSignatures is set.
+	ErrUnsigned = errors.New("macula: event is not signed")
+	// ErrForgedPublisher is reported for an unsigned event that names a
+	// publisher other than the node that sent it.
+	ErrForgedPublisher = errors.New("macula: event names another publisher without its signature")
 	// ErrInvalidConfig is wrapped by New's errors.
 	ErrInvalidConfig = errors.New("macula: invalid pubsub config")
 )

@@ -25,6 +25,11 @@ type Event struct {
 	Seq uint64
 	// Time is the publisher's clock when it published.
 	Time time.Time
+	// Signer is the node whose signature over the event was verified: the
+	// Publisher when the event was signed (see Config.Signer), zero when
+	// it was not. A signed event keeps its signature when forwarded, so
+	// Signer names the publisher whichever node passed the event on.
+	Signer security.NodeID
 }
 
 // Decode decodes Data into v, a pointer, by the payload rule: a *[]byte

@@ -81,6 +81,7 @@ func startNode(t *testing.T, conn net.PacketConn, id *security.Identity, mutate 
 		id, err = security.GenerateIdentity()
 		require.NoError(t, err)
 	}
+	identities.Store(id.ID(), id)
 	tr, err := transport.New(transport.Config{Identity: id, Realm: testRealm, Conn: conn})
 	require.NoError(t, err)
 	addrs := []string{conn.LocalAddr().String()}
@@ -101,6 +102,15 @@ func startNode(t *testing.T, conn net.PacketConn, id *security.Identity, mutate 
 	ps, err := New(cfg)
 	require.NoError(t, err)
 	return &node{id: id, conn: conn, tr: tr, dht: d, dir: dir, ps: ps}
+}
+
+// identities holds every test node's identity by ID, for signing.
+var identities sync.Map
+
+// signing makes a node sign its events with its own identity.
+func signing(c *Config) {
+	id, _ := identities.Load(c.Self)
+	c.Signer = id.(*security.Identity)
 }
 
 // collector records the events a handler receives.

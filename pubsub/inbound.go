@@ -3,6 +3,7 @@ package pubsub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -60,14 +61,17 @@ func (svc *Service) serveEvents(ctx context.Context, s *transport.Stream) {
 	}
 }
 
-// receive delivers one event from a peer.
+// receive delivers one event from a peer. An event names its publisher;
+// it may come from another node (a gateway forwarding it) only when the
+// publisher's signature vouches for it.
 func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
-	pub, err := security.NodeIDFromBytes(pe.GetPublisher())
-	if err != nil || pub != from {
-		// Events are sent by their publisher; a gateway will sign what it
-		// forwards (see the security issue).
+	pub, signer, err := svc.checkOrigin(from, pe)
+	if err != nil {
 		svc.stats.refused.Add(1)
-		svc.log.Debug("event with a wrong publisher refused", zap.String("peer", from.Short()))
+		svc.log.Debug("event refused", zap.String("peer", from.Short()), zap.String("topic", pe.GetTopic()), zap.Error(err))
+		if svc.cfg.OnRefused != nil {
+			svc.cfg.OnRefused(from, pe.GetTopic(), err)
+		}
 		return
 	}
 	ev := &Event{
@@ -77,6 +81,7 @@ func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
 		Publisher:   pub,
 		Seq:         pe.GetSeq(),
 		Time:        time.Unix(0, pe.GetTimeUnixNano()),
+		Signer:      signer,
 	}
 	if !validTopic(ev.Topic) {
 		svc.stats.refused.Add(1)
@@ -87,7 +92,7 @@ func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
 			svc.stats.refused.Add(1)
 			svc.log.Debug("event refused", zap.String("peer", from.Short()), zap.String("topic", ev.Topic), zap.Error(err))
 			if pe.GetQos() == protocol.QoS_QOS_AT_LEAST_ONCE {
-				svc.sendAck(pub, ev.Seq) // refused for good: do not resend
+				svc.sendAck(from, pub, ev.Seq) // refused for good: do not resend
 			}
 			return
 		}
@@ -99,7 +104,7 @@ func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
 	}
 	switch svc.seen.get(pub, ev.Seq) {
 	case seenAcked:
-		svc.sendAck(pub, ev.Seq)
+		svc.sendAck(from, pub, ev.Seq)
 		return
 	case seenPending:
 		return
@@ -107,7 +112,7 @@ func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
 	svc.seen.set(pub, ev.Seq, seenPending)
 	n, ok := svc.local.deliver(ev, pe.GetQueueGroups(), func() {
 		svc.seen.set(pub, ev.Seq, seenAcked)
-		svc.sendAck(pub, ev.Seq)
+		svc.sendAck(from, pub, ev.Seq)
 	})
 	if !ok || n == 0 {
 		// A queue is full, or no subscription matches (yet: a restarted
@@ -118,10 +123,36 @@ func (svc *Service) receive(from security.NodeID, pe *protocol.Event) {
 	}
 }
 
-// sendAck acknowledges (pub, seq) on pub's newest event stream to us.
-func (svc *Service) sendAck(pub security.NodeID, seq uint64) {
+// checkOrigin returns the publisher an event names and its verified
+// signer (zero when unsigned), or why the event is refused: a signature
+// that does not verify, a missing one when signatures are required, or an
+// unsigned event naming a publisher other than the node it came from.
+func (svc *Service) checkOrigin(from security.NodeID, pe *protocol.Event) (pub, signer security.NodeID, err error) {
+	pub, err = security.NodeIDFromBytes(pe.GetPublisher())
+	if err != nil {
+		return pub, signer, fmt.Errorf("%w: %w", ErrForgedPublisher, err)
+	}
+	if len(pe.GetSignature()) == 0 {
+		switch {
+		case pub != from:
+			return pub, signer, fmt.Errorf("%w: %s sent an event of %s", ErrForgedPublisher, from.Short(), pub.Short())
+		case svc.cfg.RequireSignatures:
+			return pub, signer, fmt.Errorf("%w: from %s", ErrUnsigned, from.Short())
+		}
+		return pub, signer, nil
+	}
+	msg := protocol.EventSigningBytes(pe.GetTopic(), pe.GetData(), pe.GetContentType(), pe.GetPublisher(), pe.GetSeq(), pe.GetTimeUnixNano(), pe.GetQos())
+	if err := protocol.VerifySignature(pe.GetPublisher(), pe.GetPublisherKey(), msg, pe.GetSignature()); err != nil {
+		return pub, signer, fmt.Errorf("event of %s from %s: %w", pub.Short(), from.Short(), err)
+	}
+	return pub, pub, nil
+}
+
+// sendAck acknowledges (pub, seq) on the newest event stream from the node
+// that sent the event (pub itself, or a node that forwarded it).
+func (svc *Service) sendAck(from, pub security.NodeID, seq uint64) {
 	svc.inMu.Lock()
-	in := svc.inbound[pub]
+	in := svc.inbound[from]
 	svc.inMu.Unlock()
 	if in != nil {
 		in.ack(pub, seq)

@@ -211,6 +211,14 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 	if qos == AtLeastOnce {
 		pe.Qos = protocol.QoS_QOS_AT_LEAST_ONCE
 	}
+	var signer security.NodeID
+	if id := svc.cfg.Signer; id != nil && len(p.remote) > 0 {
+		pe.Signature = id.Sign(protocol.EventSigningBytes(t, data, ct, pe.Publisher, seq, pe.TimeUnixNano, pe.Qos))
+		pe.PublisherKey = svc.signKey
+	}
+	if svc.cfg.Signer != nil {
+		signer = svc.cfg.Self
+	}
 	var shared []byte
 	var waits []*pendingAck
 	var waitPeers []security.NodeID
@@ -251,7 +259,7 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		}
 	}
 	if p.localPlain || len(p.localGroups) > 0 {
-		ev := &Event{Topic: t, Data: data, ContentType: ct, Publisher: svc.cfg.Self, Seq: seq, Time: now}
+		ev := &Event{Topic: t, Data: data, ContentType: ct, Publisher: svc.cfg.Self, Seq: seq, Time: now, Signer: signer}
 		if qos == AtMostOnce {
 			svc.local.deliver(ev, p.localGroups, nil)
 		} else {

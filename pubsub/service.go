@@ -26,6 +26,7 @@ type Service struct {
 	cfg        Config
 	log        *zap.Logger
 	maxPayload int
+	signKey    []byte // Signer's public key, sent with signed events
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,7 +73,7 @@ type Stats struct {
 	// Received counts events received from other nodes.
 	Received uint64
 	// Refused counts events refused as malformed, forged or denied by
-	// AuthorizePublish.
+	// AuthorizePublish, or for their signature.
 	Refused uint64
 	// Deferred counts at-least-once events left unacknowledged because a
 	// subscription's queue was full or no subscription matched.
@@ -109,6 +110,9 @@ func New(cfg Config) (*Service, error) {
 		groupRR:    make(map[string]uint64),
 		interests:  make(map[*routing.Record]*protocol.Interest),
 		addrs:      make(map[security.NodeID][]string),
+	}
+	if cfg.Signer != nil {
+		svc.signKey = cfg.Signer.PublicKey()
 	}
 	// Sequence numbers start at the clock so that they keep growing
 	// across restarts of the node.
