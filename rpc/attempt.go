@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/org/macula/protocol"
+	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
 
@@ -65,7 +66,11 @@ func (s *Service) callLocal(ctx context.Context, req *request) (*Reply, bool, er
 		if res.err != nil {
 			return nil, true, res.err
 		}
-		return &Reply{Data: res.data, ContentType: res.contentType, Provider: s.cfg.Self}, true, nil
+		rep := &Reply{Data: res.data, ContentType: res.contentType, Provider: s.cfg.Self}
+		if s.cfg.Signer != nil {
+			rep.Signer = s.cfg.Self
+		}
+		return rep, true, nil
 	case <-ctx.Done():
 		return nil, true, ctx.Err()
 	case <-s.ctx.Done():
@@ -164,7 +169,14 @@ func (s *Service) callRemote(ctx context.Context, c candidate, req *request) (re
 		finished = true
 		_ = st.Close()
 		r := env.GetRpcResult()
-		return &Reply{Data: r.GetData(), ContentType: r.GetContentType(), Provider: c.id}, true, nil
+		rep := &Reply{Data: r.GetData(), ContentType: r.GetContentType(), Provider: c.id}
+		if err := s.checkResult(c.id, req.procedure, id, r); err != nil {
+			return nil, true, err
+		}
+		if len(r.GetSignature()) > 0 {
+			rep.Signer = c.id
+		}
+		return rep, true, nil
 	case env.GetRpcError() != nil && env.GetRpcError().GetCallId() == id:
 		finished = true
 		_ = st.Close()
@@ -182,6 +194,29 @@ func (s *Service) callRemote(ctx context.Context, c candidate, req *request) (re
 		st.Abort(protocol.CodeProtocol)
 		return nil, true, fmt.Errorf("%w: %s answered a call with %T", errProtocol, c.id.Short(), env.Body)
 	}
+}
+
+// checkResult verifies the signature of provider's result r to call id,
+// or refuses an unsigned one when signatures are required.
+func (s *Service) checkResult(provider security.NodeID, procedure string, id uint64, r *protocol.RpcResult) error {
+	var err error
+	switch {
+	case len(r.GetSignature()) > 0:
+		msg := protocol.ResultSigningBytes(s.cfg.Self[:], procedure, id, r.GetData(), r.GetContentType())
+		if verr := protocol.VerifySignature(provider[:], r.GetSignerKey(), msg, r.GetSignature()); verr != nil {
+			err = fmt.Errorf("result of %s from %s: %w", procedure, provider.Short(), verr)
+		}
+	case s.cfg.RequireSignatures:
+		err = fmt.Errorf("%w: result of %s from %s", ErrUnsigned, procedure, provider.Short())
+	}
+	if err != nil {
+		s.stats.badResults.Add(1)
+		s.log.Debug("rpc result refused", zapProc(procedure), zapNode(provider), zapErr(err))
+		if s.cfg.OnRefused != nil {
+			s.cfg.OnRefused(provider, procedure, err)
+		}
+	}
+	return err
 }
 
 // streamError describes a failed read or write on a call's stream; a

@@ -123,6 +123,20 @@ type Config struct {
 	// protocol.CodeACLDenied (the caller's error matches
 	// security.ErrACLDenied). It must not block. Nil allows every call.
 	Authorize func(caller security.NodeID, procedure string) error
+	// Signer, if set, signs every result this node's handlers return to
+	// other nodes (Ed25519 over protocol.ResultSigningBytes: caller,
+	// procedure, call ID and result, so that a result cannot answer
+	// another call). Callers verify it and report the provider as the
+	// Reply's Signer. It must be the identity of Self. Nil sends unsigned
+	// results.
+	Signer *security.Identity
+	// RequireSignatures refuses unsigned results from other nodes. A
+	// signature that does not verify is refused whatever this says.
+	RequireSignatures bool
+	// OnRefused, if set, is called on the caller for every result refused
+	// for its signature (errors.Is ErrBadSignature or ErrUnsigned), with
+	// the provider that sent it. It must not block.
+	OnRefused func(provider security.NodeID, procedure string, err error)
 	// Logger receives debug logs of failed attempts and refused calls, and
 	// errors for handler panics; default no-op.
 	Logger *zap.Logger
@@ -176,6 +190,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
+	}
+	if cfg.Signer != nil && cfg.Signer.ID() != cfg.Self {
+		return cfg, fmt.Errorf("%w: Signer is node %s, not Self %s", ErrInvalidConfig, cfg.Signer.ID().Short(), cfg.Self.Short())
 	}
 	if cfg.Version == "" {
 		cfg.Version = transport.Software

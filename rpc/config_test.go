@@ -21,11 +21,14 @@ func validConfig(t *testing.T) Config {
 // is required, or it is listed here with what its zero value means.
 func TestEveryConfigFieldHasADefault(t *testing.T) {
 	zeroMeans := map[string]string{
-		"Addrs":     "no addresses in the provider record",
-		"RTT":       "the transport's estimate",
-		"Resolve":   "no resolution of unconnected nodes",
-		"Policy":    "LocalFirst",
-		"Authorize": "every call allowed",
+		"Addrs":             "no addresses in the provider record",
+		"RTT":               "the transport's estimate",
+		"Resolve":           "no resolution of unconnected nodes",
+		"Policy":            "LocalFirst",
+		"Authorize":         "every call allowed",
+		"Signer":            "results sent unsigned",
+		"RequireSignatures": "unsigned results accepted",
+		"OnRefused":         "refused results only counted",
 	}
 	cfg, err := validConfig(t).withDefaults()
 	require.NoError(t, err)

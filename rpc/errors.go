@@ -53,6 +53,14 @@ var (
 	// ErrInvalidOption wraps every invalid [CallOption] or
 	// [RegisterOption].
 	ErrInvalidOption = errors.New("macula: invalid rpc option")
+	// ErrBadSignature means a provider's result carried a signature that
+	// does not verify; the result is refused. The call was accepted, so
+	// the error also matches ErrProviderLost and the call moves on only
+	// when it is idempotent. It is protocol.ErrBadSignature.
+	ErrBadSignature = protocol.ErrBadSignature
+	// ErrUnsigned means a provider's result carried no signature while
+	// Config.RequireSignatures is set; it is refused like a bad one.
+	ErrUnsigned = errors.New("macula: rpc result is not signed")
 	// ErrInvalidConfig wraps every invalid [Config] field given to [New].
 	ErrInvalidConfig = errors.New("macula: invalid rpc config")
 )

@@ -45,6 +45,10 @@ type Reply struct {
 	ContentType string
 	// Provider is the node whose handler answered.
 	Provider security.NodeID
+	// Signer is the node whose signature over the result was verified:
+	// the Provider when it signs its results (see Config.Signer), zero
+	// when the result was unsigned.
+	Signer security.NodeID
 }
 
 // Decode fills v, a pointer, from the result, by the same rule as

@@ -90,6 +90,8 @@ type meshConfig struct {
 	latency func(i int) time.Duration
 	// service adjusts node i's Service config.
 	service func(i int, cfg *Config)
+	// sign makes every node sign its results with its identity.
+	sign bool
 }
 
 // newMesh starts n nodes on quic-go's simnet, each with a Transport, a DHT
@@ -146,6 +148,9 @@ func newMesh(t *testing.T, n int, mc meshConfig) *testMesh {
 			Network:   tr,
 			Records:   d,
 			Directory: dir,
+		}
+		if mc.sign {
+			cfg.Signer = id
 		}
 		if mc.service != nil {
 			mc.service(i, &cfg)

@@ -133,7 +133,12 @@ func (s *Service) serveCall(ctx context.Context, st *transport.Stream, r *Regist
 	if rerr != nil {
 		out = &protocol.Envelope{Body: &protocol.Envelope_RpcError{RpcError: &protocol.RpcError{CallId: id, Code: rerr.Code, Message: rerr.Message}}}
 	} else {
-		out = &protocol.Envelope{Body: &protocol.Envelope_RpcResult{RpcResult: &protocol.RpcResult{CallId: id, Data: data, ContentType: ct}}}
+		res := &protocol.RpcResult{CallId: id, Data: data, ContentType: ct}
+		if sg := s.cfg.Signer; sg != nil {
+			res.Signature = sg.Sign(protocol.ResultSigningBytes(inv.Caller[:], inv.Procedure, id, data, ct))
+			res.SignerKey = s.signKey
+		}
+		out = &protocol.Envelope{Body: &protocol.Envelope_RpcResult{RpcResult: res}}
 	}
 	if rerr != nil && s.ctx.Err() != nil {
 		// Closing cut the handler short: to the caller this provider is

@@ -17,6 +17,7 @@ import (
 type Service struct {
 	cfg     Config
 	log     *zap.Logger
+	signKey []byte // Signer's public key, sent with signed results
 	started time.Time
 	bal     *balancer
 	nextID  atomic.Uint64
@@ -66,6 +67,9 @@ func New(cfg Config) (*Service, error) {
 		cancel:  cancel,
 		procs:   make(map[string]*procEntry),
 		decoded: make(map[*routing.Record]*protocol.Provider),
+	}
+	if cfg.Signer != nil {
+		s.signKey = cfg.Signer.PublicKey()
 	}
 	s.builtin = map[string]*Registration{
 		HealthProcedure: {svc: s, name: HealthProcedure, handler: s.health},

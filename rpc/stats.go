@@ -24,6 +24,9 @@ type Stats struct {
 	HandlerErrors uint64
 	// Panics is how many of Served panicked.
 	Panics uint64
+	// BadResults is how many results from other nodes this node refused
+	// for their signature (bad, or missing while required).
+	BadResults uint64
 }
 
 // counters are the live values behind Stats.
@@ -31,6 +34,7 @@ type counters struct {
 	calls, failed, failovers      atomic.Uint64
 	received, refused             atomic.Uint64
 	served, handlerErrors, panics atomic.Uint64
+	badResults                    atomic.Uint64
 }
 
 // Stats returns the Service's counters.
@@ -45,5 +49,6 @@ func (s *Service) Stats() Stats {
 		Served:        c.served.Load(),
 		HandlerErrors: c.handlerErrors.Load(),
 		Panics:        c.panics.Load(),
+		BadResults:    c.badResults.Load(),
 	}
 }
