@@ -58,6 +58,12 @@ var (
 	ErrInvalidNodeID = security.ErrInvalidNodeID
 	// ErrInvalidURI means a string is not a valid macula:// URI.
 	ErrInvalidURI = security.ErrInvalidURI
+	// ErrBadSignature means an event or call result carried a signature
+	// that does not verify (see WithMessageSigning); it was refused.
+	ErrBadSignature = protocol.ErrBadSignature
+	// ErrUnsigned means an unsigned event or call result reached a node
+	// that requires signatures (WithMessageSigning(true)); it was refused.
+	ErrUnsigned = protocol.ErrUnsigned
 	// ErrACLDenied means the ACL (WithACL) refused an action, on this node
 	// or on the node where it landed.
 	ErrACLDenied = security.ErrACLDenied

@@ -59,6 +59,7 @@ type config struct {
 	mdns             *mdnsOptions
 	auditWriter      io.Writer
 	acl              *security.ACL
+	signing          signingMode
 }
 
 func defaultConfig() *config {
@@ -83,6 +84,7 @@ func defaultConfig() *config {
 		mdns:             nil, // no mDNS
 		auditWriter:      nil, // no audit log
 		acl:              nil, // dev mode: every action allowed
+		signing:          signNone,
 	}
 }
 
@@ -249,6 +251,24 @@ func WithACL(acl *security.ACL) Option {
 			return invalid("nil ACL")
 		}
 		c.acl = acl
+		return nil
+	}
+}
+
+// WithMessageSigning makes the node sign every event it publishes and
+// every call result it returns with its identity's Ed25519 key.
+// Receivers verify the signature and name the verified node in
+// Event.Signer and Reply.Signer; an event keeps its publisher's signature
+// when another node forwards it. With require set, the node also refuses
+// unsigned events and results from other nodes. A signature that does
+// not verify is refused either way, counted and audited (kind
+// "bad_signature"). Default: unsigned, and unsigned messages accepted.
+func WithMessageSigning(require bool) Option {
+	return func(c *config) error {
+		c.signing = signOwn
+		if require {
+			c.signing = signRequired
+		}
 		return nil
 	}
 }

@@ -24,6 +24,7 @@ func TestEveryOptionHasADefault(t *testing.T) {
 		"mdns":           "no mDNS",
 		"auditWriter":    "no audit log",
 		"acl":            "dev mode: every action allowed",
+		"signing":        "unsigned messages, unsigned accepted",
 	}
 	v := reflect.ValueOf(*defaultConfig())
 	for i := range v.NumField() {

@@ -202,6 +202,13 @@ func (n *Node) startRPC() error {
 			return n.authorizePeer(caller, security.ActionCall, procedure)
 		}
 	}
+	if n.cfg.signing != signNone {
+		rcfg.Signer = n.identity
+		rcfg.RequireSignatures = n.cfg.signing == signRequired
+	}
+	rcfg.OnRefused = func(provider NodeID, procedure string, err error) {
+		n.auditRefused(provider, security.ActionCall, procedure, err)
+	}
 	r, err := rpc.New(rcfg)
 	if err != nil {
 		return fmt.Errorf("macula: start RPC: %w", err)

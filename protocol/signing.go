@@ -13,6 +13,10 @@ import (
 // signature does not match the content.
 var ErrBadSignature = errors.New("macula: bad message signature")
 
+// ErrUnsigned is returned when a receiver that requires signatures gets an
+// unsigned event or call result.
+var ErrUnsigned = errors.New("macula: message is not signed")
+
 // Context strings put in front of what a signature covers, so that a
 // signature over one kind of message can never pass for another kind.
 const (

@@ -32,8 +32,8 @@ var (
 	// signature does not verify; it is protocol.ErrBadSignature.
 	ErrBadSignature = protocol.ErrBadSignature
 	// ErrUnsigned is reported for an unsigned event refused because
-	// Config.RequireSignatures is set.
-	ErrUnsigned = errors.New("macula: event is not signed")
+	// Config.RequireSignatures is set; it is protocol.ErrUnsigned.
+	ErrUnsigned = protocol.ErrUnsigned
 	// ErrForgedPublisher is reported for an unsigned event that names a
 	// publisher other than the node that sent it.
 	ErrForgedPublisher = errors.New("macula: event names another publisher without its signature")

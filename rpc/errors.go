@@ -59,8 +59,9 @@ var (
 	// when it is idempotent. It is protocol.ErrBadSignature.
 	ErrBadSignature = protocol.ErrBadSignature
 	// ErrUnsigned means a provider's result carried no signature while
-	// Config.RequireSignatures is set; it is refused like a bad one.
-	ErrUnsigned = errors.New("macula: rpc result is not signed")
+	// Config.RequireSignatures is set; it is refused like a bad one. It
+	// is protocol.ErrUnsigned.
+	ErrUnsigned = protocol.ErrUnsigned
 	// ErrInvalidConfig wraps every invalid [Config] field given to [New].
 	ErrInvalidConfig = errors.New("macula: invalid rpc config")
 )
