@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math"
 	"net"
 	"time"
 
@@ -18,8 +19,18 @@ const (
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultKeepAlivePeriod    = 10 * time.Second
 	DefaultHandshakeTimeout   = 10 * time.Second
-	DefaultMaxIncomingStreams = 1000
+	DefaultMaxStreamsPerPeer  = 512
+	DefaultMaxIncomingStreams = 2 * DefaultMaxStreamsPerPeer // see Config.MaxIncomingStreams
+	DefaultStreamRate         = 50_000
+	DefaultStreamBurst        = 5_000
+	DefaultFrameRate          = 1_000_000
+	DefaultFrameBurst         = 100_000
 )
+
+// NoLimit, in a per-peer limit field of [Config] (MaxStreamsPerPeer,
+// StreamRate, StreamBurst, FrameRate, FrameBurst), turns that limit off.
+// Zero means the default; other negative values are invalid.
+const NoLimit = -1
 
 // Config configures a [Transport]. Identity, Realm and Conn are required;
 // every other field has a default, stated on the field.
@@ -54,9 +65,45 @@ type Config struct {
 	// MaxFrameSize is the largest frame accepted or sent on any stream.
 	// Zero means protocol.DefaultMaxFrameSize.
 	MaxFrameSize int
-	// MaxIncomingStreams limits the concurrent streams a peer may open.
-	// Zero means DefaultMaxIncomingStreams.
+	// MaxIncomingStreams is QUIC's stream credit: how many streams a peer
+	// may have open at once, counted by quic-go until both directions of a
+	// stream are done. A peer at it waits for credit to open more. Zero
+	// means DefaultMaxIncomingStreams (1024), raised to twice
+	// MaxStreamsPerPeer when that is larger: the credit must exceed
+	// MaxStreamsPerPeer for a flooding peer's excess streams to reach the
+	// transport and be refused and counted, with room for refused streams
+	// that QUIC has not retired yet (a round trip). Set at or below
+	// MaxStreamsPerPeer, it binds first and the excess waits instead.
 	MaxIncomingStreams int64
+	// MaxStreamsPerPeer is how many of one peer's streams may be in their
+	// handlers at once, counted from accept until the handler returns (the
+	// control stream is not counted). A stream beyond it is aborted at once
+	// with protocol.CodeRateLimited, without reaching a handler; the peer
+	// sees ErrRateLimited. Zero means DefaultMaxStreamsPerPeer (512);
+	// NoLimit turns it off.
+	MaxStreamsPerPeer int
+	// StreamRate and StreamBurst are a token bucket, per connection, on the
+	// streams the peer opens: StreamRate per second on average, StreamBurst
+	// at once. A stream over it is refused like one over MaxStreamsPerPeer.
+	// Zero means DefaultStreamRate (50,000/s) and DefaultStreamBurst
+	// (5,000); NoLimit in either turns the bucket off.
+	StreamRate float64
+	// StreamBurst: see StreamRate.
+	StreamBurst int
+	// FrameRate and FrameBurst are a token bucket, per connection, on the
+	// frames read from the peer by [Stream.ReadFrame], over all its streams
+	// (those it opened and those we opened). The frame over it is dropped,
+	// its stream is aborted with protocol.CodeRateLimited, and ReadFrame
+	// returns an error wrapping ErrRateLimited. The control stream is not
+	// counted: its traffic is a few frames per keep-alive on one goroutine,
+	// refusing there would close the whole connection, and sharing the
+	// bucket would let heavy data starve pings. Raw [Stream.Read] is not
+	// counted either (QUIC flow control bounds its bytes). Zero means
+	// DefaultFrameRate (1,000,000/s) and DefaultFrameBurst (100,000);
+	// NoLimit in either turns the bucket off.
+	FrameRate float64
+	// FrameBurst: see FrameRate.
+	FrameBurst int
 	// Logger receives the transport's logs. Nil means no logging.
 	Logger *zap.Logger
 	// OnHandshakeFailure, if set, is called for every refused or failed
@@ -74,6 +121,14 @@ type Config struct {
 	// table, after the change; it must not block or call back into the
 	// Transport synchronously.
 	OnPeerChange func(ev PeerEvent)
+	// OnLimitExceeded, if set, is called when a peer goes over one of the
+	// per-peer limits above, at most once per second per connection and
+	// limit (so a flood does not flood an audit log); ev.Refused counts the
+	// refusals since the previous call. Every refusal is counted in
+	// [Transport.LimitStats]. It is called from the connection's stream
+	// accept goroutine (stream limits) or from the goroutine calling
+	// ReadFrame (frame limit), and must not block.
+	OnLimitExceeded func(ev LimitEvent)
 }
 
 // withDefaults returns a copy of c with defaults filled in, or an error
@@ -90,6 +145,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.IdleTimeout < 0 || c.KeepAlivePeriod < 0 || c.HandshakeTimeout < 0 || c.MaxFrameSize < 0 || c.MaxIncomingStreams < 0 {
 		return c, fmt.Errorf("%w: durations and limits must not be negative", ErrInvalidConfig)
+	}
+	if err := c.limitDefaults(); err != nil {
+		return c, err
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
@@ -108,6 +166,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxIncomingStreams == 0 {
 		c.MaxIncomingStreams = DefaultMaxIncomingStreams
+		if c.MaxStreamsPerPeer != NoLimit {
+			c.MaxIncomingStreams = max(c.MaxIncomingStreams, 2*int64(c.MaxStreamsPerPeer))
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -126,6 +187,38 @@ func (c Config) withDefaults() (Config, error) {
 		c.AdvertiseAddrs = []string{c.Conn.LocalAddr().String()}
 	}
 	return c, nil
+}
+
+// limitDefaults checks the per-peer limits and fills in their defaults.
+func (c *Config) limitDefaults() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"MaxStreamsPerPeer", float64(c.MaxStreamsPerPeer)},
+		{"StreamRate", c.StreamRate}, {"StreamBurst", float64(c.StreamBurst)},
+		{"FrameRate", c.FrameRate}, {"FrameBurst", float64(c.FrameBurst)},
+	} {
+		if f.v != NoLimit && (f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0)) {
+			return fmt.Errorf("%w: %s is %v; use a positive value, zero for the default or NoLimit", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	if c.MaxStreamsPerPeer == 0 {
+		c.MaxStreamsPerPeer = DefaultMaxStreamsPerPeer
+	}
+	if c.StreamRate == 0 {
+		c.StreamRate = DefaultStreamRate
+	}
+	if c.StreamBurst == 0 {
+		c.StreamBurst = DefaultStreamBurst
+	}
+	if c.FrameRate == 0 {
+		c.FrameRate = DefaultFrameRate
+	}
+	if c.FrameBurst == 0 {
+		c.FrameBurst = DefaultFrameBurst
+	}
+	return nil
 }
 
 // checkOwnCertificate refuses a certificate that peers would refuse: one for

@@ -39,6 +39,8 @@ type peerConn struct {
 	pings     map[uint64]chan struct{}
 
 	datagrams chan []byte // drained by datagramSender
+
+	limits *connLimits
 }
 
 func (pc *peerConn) info() PeerInfo {
@@ -163,14 +165,20 @@ func (pc *peerConn) controlLoop() {
 	}
 }
 
-// acceptLoop hands every stream the peer opens to the handler of its type.
+// acceptLoop hands every stream the peer opens to the handler of its type,
+// or refuses it when the peer is over a stream limit.
 func (pc *peerConn) acceptLoop() {
 	for {
 		s, err := pc.conn.AcceptStream(pc.conn.Context())
 		if err != nil {
 			return
 		}
-		if !pc.t.goFunc(func() { pc.t.dispatch(pc, s) }) {
+		if limit, ok := pc.admitStream(); !ok {
+			pc.refuseStream(s, limit)
+			continue
+		}
+		if !pc.t.goFunc(func() { defer pc.streamDone(); pc.t.dispatch(pc, s) }) {
+			pc.streamDone()
 			s.CancelRead(quic.StreamErrorCode(protocol.CodeShutdown))
 			s.CancelWrite(quic.StreamErrorCode(protocol.CodeShutdown))
 			return

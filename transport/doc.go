@@ -21,6 +21,14 @@
 // connection when they arrive on the control stream; the node keeps serving
 // its other peers.
 //
+// One peer cannot starve the node: each connection has limits on the
+// streams in handlers at once ([Config.MaxStreamsPerPeer]), on the rate of
+// stream opens ([Config.StreamRate]) and on the rate of frames read
+// ([Config.FrameRate]). The excess is refused with
+// [protocol.CodeRateLimited] (the peer's stream errors wrap
+// [ErrRateLimited]), counted in [Transport.LimitStats] and reported through
+// [Config.OnLimitExceeded]; the peer's other streams go on.
+//
 // # Usage
 //
 //	tr, err := transport.New(transport.Config{

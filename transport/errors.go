@@ -34,6 +34,15 @@ var (
 	// ErrSelfConnection means a dial reached this node itself, e.g. because
 	// its own address is in its bootstrap list.
 	ErrSelfConnection = errors.New("macula: connection to self")
+	// ErrRateLimited means a peer refused a stream, or aborted it, because
+	// a per-peer limit was hit (see [Config.MaxStreamsPerPeer],
+	// [Config.StreamRate], [Config.FrameRate]); on the wire it is
+	// [protocol.CodeRateLimited]. [Stream]'s reads and writes return errors
+	// wrapping it on both sides: the refusing node's ReadFrame when the frame
+	// limit aborts the stream, and the opener's reads and writes once the
+	// refusal arrives (the open itself succeeds: QUIC opens streams without a
+	// round trip). The QUIC error stays in the chain for [StreamCode].
+	ErrRateLimited = errors.New("macula: rate limited")
 	// ErrInvalidConfig wraps every validation error of [Config].
 	ErrInvalidConfig = errors.New("macula: invalid transport config")
 )
@@ -50,6 +59,8 @@ func codeOf(err error) protocol.ErrorCode {
 		return protocol.CodeUntrustedCertificate
 	case errors.Is(err, ErrHandshakeFailed):
 		return protocol.CodeProtocol
+	case errors.Is(err, ErrRateLimited):
+		return protocol.CodeRateLimited
 	}
 	return protocol.CodeOf(err)
 }
@@ -76,6 +87,22 @@ func sentinelFor(code protocol.ErrorCode) error {
 		return ErrDuplicateConnection
 	case protocol.CodeShutdown:
 		return ErrNotConnected
+	case protocol.CodeRateLimited:
+		return ErrRateLimited
 	}
 	return nil
+}
+
+// streamErr adds ErrRateLimited to the error of a stream (or connection)
+// that ended with protocol.CodeRateLimited, refused by either side. Only
+// that code is mapped: other stream codes keep their errors as they were,
+// which callers already test with StreamCode.
+func streamErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if code, ok := StreamCode(err); ok && code == protocol.CodeRateLimited {
+		return fmt.Errorf("%w: %w", ErrRateLimited, err)
+	}
+	return err
 }

@@ -217,6 +217,7 @@ func (t *Transport) newPeerConn(conn *quic.Conn, ctrl *quic.Stream, r *protocol.
 		connectedAt: time.Now(), ctrl: ctrl, ctrlReader: r,
 		pings:     make(map[uint64]chan struct{}),
 		datagrams: make(chan []byte, datagramQueueLen),
+		limits:    newConnLimits(&t.cfg),
 	}
 }
 

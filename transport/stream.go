@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 // frames, after its stream-type byte. It is not safe for concurrent writes
 // or concurrent reads; one reader and one writer may run at once.
 type Stream struct {
+	pc       *peerConn
 	raw      *quic.Stream
 	reader   *protocol.FrameReader
 	maxFrame int
@@ -26,7 +28,7 @@ type Stream struct {
 
 func newStream(pc *peerConn, raw *quic.Stream, typ protocol.StreamType) *Stream {
 	return &Stream{
-		raw: raw, reader: protocol.NewFrameReader(raw, pc.t.cfg.MaxFrameSize), maxFrame: pc.t.cfg.MaxFrameSize,
+		pc: pc, raw: raw, reader: protocol.NewFrameReader(raw, pc.t.cfg.MaxFrameSize), maxFrame: pc.t.cfg.MaxFrameSize,
 		peer: pc.id, typ: typ, local: pc.conn.LocalAddr(), remote: pc.conn.RemoteAddr(),
 	}
 }
@@ -41,28 +43,47 @@ func (s *Stream) Type() protocol.StreamType { return s.typ }
 // large or of an unknown message type aborts the whole stream with the
 // matching protocol error code, and the error is returned (errors.Is-able
 // against protocol.ErrMalformedFrame, ErrFrameTooLarge, ErrUnknownMessage).
-// io.EOF means the peer closed its side cleanly between frames.
+// A frame over the peer's frame rate ([Config.FrameRate]) is dropped and
+// aborts the stream with protocol.CodeRateLimited; the error wraps
+// ErrRateLimited, as does the error of a stream the peer refused or aborted
+// for one of its limits. io.EOF means the peer closed its side cleanly
+// between frames.
 func (s *Stream) ReadFrame(env *protocol.Envelope) error {
-	err := s.reader.ReadFrame(env)
-	if err != nil && isFrameError(err) {
-		s.Abort(protocol.CodeOf(err))
+	if err := s.reader.ReadFrame(env); err != nil {
+		if isFrameError(err) {
+			s.Abort(protocol.CodeOf(err))
+		}
+		return streamErr(err)
 	}
-	return err
+	if !s.pc.allowFrame() {
+		s.Abort(protocol.CodeRateLimited)
+		s.pc.limitExceeded(LimitFrameRate)
+		return fmt.Errorf("%w: %s sends frames faster than %g/s (burst %d)",
+			ErrRateLimited, s.peer.Short(), s.pc.t.cfg.FrameRate, s.pc.t.cfg.FrameBurst)
+	}
+	return nil
 }
 
 // WriteFrame writes one frame. A frame over the maximum frame size returns an
 // error wrapping protocol.ErrFrameTooLarge and writes nothing.
 func (s *Stream) WriteFrame(env *protocol.Envelope) error {
-	return protocol.WriteFrame(s.raw, env, s.maxFrame)
+	return streamErr(protocol.WriteFrame(s.raw, env, s.maxFrame))
 }
 
 // Write writes raw bytes. It is meant for tests and for protocols that frame
 // their own data.
-func (s *Stream) Write(p []byte) (int, error) { return s.raw.Write(p) }
+func (s *Stream) Write(p []byte) (int, error) {
+	n, err := s.raw.Write(p)
+	return n, streamErr(err)
+}
 
 // Read reads raw bytes that were not consumed by ReadFrame's buffering. Use
-// either Read or ReadFrame on one stream, not both.
-func (s *Stream) Read(p []byte) (int, error) { return s.raw.Read(p) }
+// either Read or ReadFrame on one stream, not both. Read is not counted
+// against the peer's frame rate.
+func (s *Stream) Read(p []byte) (int, error) {
+	n, err := s.raw.Read(p)
+	return n, streamErr(err)
+}
 
 // CloseWrite closes the sending side cleanly: the peer reads io.EOF after the
 // last frame. The receiving side stays open.

@@ -40,6 +40,7 @@ type Transport struct {
 	peers    *peerTable
 
 	datagramsDropped atomic.Uint64
+	limitRefused     [numLimits]atomic.Uint64 // by Limit; see LimitStats
 
 	handlersMu       sync.RWMutex
 	handlers         map[protocol.StreamType]StreamHandler
@@ -73,7 +74,7 @@ func New(cfg Config) (*Transport, error) {
 			MaxIdleTimeout:        cfg.IdleTimeout,
 			KeepAlivePeriod:       cfg.KeepAlivePeriod,
 			MaxIncomingStreams:    cfg.MaxIncomingStreams,
-			MaxIncomingUniStreams: cfg.MaxIncomingStreams,
+			MaxIncomingUniStreams: -1, // none: nothing accepts them, so they would sit queued in quic-go
 			EnableDatagrams:       true,
 		},
 	}
