@@ -3,14 +3,16 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PKGS      := ./...
 
-.PHONY: all test test-scale vet lint fmt-check fuzz generate bench demo demo-mdns
+.PHONY: all test test-scale vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
 
 all: test
 
-## test: vet, then every test with the race detector, then test-scale (the CI gate)
+## test: vet, then every test with the race detector, then test-scale, then
+## the Macula vs NATS smoke run in benchmarks/ (needs nats-server) (the CI gate)
 test: vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	$(MAKE) --no-print-directory test-scale
+	cd benchmarks && $(GO) test -race -count=1 -timeout 5m ./...
 
 ## test-scale: the DHT's 200-node QUIC mesh tests, without -race (under
 ## -race they run at 50 nodes: 200 would need about 13 GB)
@@ -41,6 +43,12 @@ generate:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-compare: Macula vs NATS (TLS and plain) vs raw quic-go over loopback,
+## as a Markdown table (3-5 min; nats-server from PATH, or apt-get as root);
+## flags in COMPARE_FLAGS, e.g. COMPARE_FLAGS='-reps 3 -out t.md -cpuprofile cpu.pprof'
+bench-compare:
+	cd benchmarks && MACULA_BENCH_VIA_MAKE=1 $(GO) run ./cmd/compare $(COMPARE_FLAGS)
 
 demo:
 	$(GO) run ./examples/quickstart
