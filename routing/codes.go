@@ -9,15 +9,19 @@ import (
 
 // ErrorCode returns the protocol code that carries err, an error of
 // [DHT.HandleStore], in a StoreResponse: [protocol.CodeOK] for nil,
-// [protocol.CodeRateLimited] for [ErrLimit], [protocol.CodeShutdown] for
-// [ErrClosed], [protocol.CodeInvalidArgument] for a refused record
-// ([ErrInvalidRecord], [ErrBadSignature], [ErrExpired], [ErrWrongKey],
-// [ErrStale]) and [protocol.CodeInternal] for anything else.
+// [protocol.CodeACLDenied] for [ErrStoreRefused],
+// [protocol.CodeRateLimited] for [ErrRateLimited] and [ErrLimit],
+// [protocol.CodeShutdown] for [ErrClosed], [protocol.CodeInvalidArgument]
+// for a refused record ([ErrInvalidRecord], [ErrBadSignature],
+// [ErrExpired], [ErrWrongKey], [ErrStale]) and [protocol.CodeInternal] for
+// anything else.
 func ErrorCode(err error) protocol.ErrorCode {
 	switch {
 	case err == nil:
 		return protocol.CodeOK
-	case errors.Is(err, ErrLimit):
+	case errors.Is(err, ErrStoreRefused):
+		return protocol.CodeACLDenied
+	case errors.Is(err, ErrRateLimited), errors.Is(err, ErrLimit):
 		return protocol.CodeRateLimited
 	case errors.Is(err, ErrClosed):
 		return protocol.CodeShutdown
@@ -28,17 +32,21 @@ func ErrorCode(err error) protocol.ErrorCode {
 }
 
 // ErrorFromCode turns a StoreResponse's code and message back into an
-// error that wraps the sentinel [ErrorCode] mapped to the code: [ErrLimit],
-// [ErrClosed], or [ErrInvalidRecord] for every refused record (the wire
-// does not tell a bad signature from a stale record). It returns nil for
-// [protocol.CodeOK].
+// error that wraps the sentinel [ErrorCode] mapped to the code:
+// [ErrStoreRefused], [ErrClosed], or [ErrInvalidRecord] for every refused
+// record (the wire does not tell a bad signature from a stale record).
+// [protocol.CodeRateLimited] carries both a rate limit and a record or
+// watch limit, so its error matches both [ErrRateLimited] and [ErrLimit];
+// the message says which. It returns nil for [protocol.CodeOK].
 func ErrorFromCode(code protocol.ErrorCode, message string) error {
 	var sentinel error
 	switch code {
 	case protocol.CodeOK:
 		return nil
 	case protocol.CodeRateLimited:
-		sentinel = ErrLimit
+		return fmt.Errorf("%w (or %w): peer says: %s", ErrRateLimited, ErrLimit, message)
+	case protocol.CodeACLDenied:
+		sentinel = ErrStoreRefused
 	case protocol.CodeShutdown:
 		sentinel = ErrClosed
 	case protocol.CodeInvalidArgument:
@@ -52,7 +60,7 @@ func ErrorFromCode(code protocol.ErrorCode, message string) error {
 // isRefusal reports whether err is a node refusing a record, as opposed to
 // the node being unreachable or failing.
 func isRefusal(err error) bool {
-	for _, s := range []error{ErrInvalidRecord, ErrBadSignature, ErrExpired, ErrWrongKey, ErrStale, ErrLimit} {
+	for _, s := range []error{ErrInvalidRecord, ErrBadSignature, ErrExpired, ErrWrongKey, ErrStale, ErrLimit, ErrRateLimited, ErrStoreRefused} {
 		if errors.Is(err, s) {
 			return true
 		}

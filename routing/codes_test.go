@@ -18,6 +18,10 @@ func TestErrorCodes(t *testing.T) {
 	}{
 		{nil, protocol.CodeOK, nil},
 		{fmt.Errorf("%w: full", ErrLimit), protocol.CodeRateLimited, ErrLimit},
+		{fmt.Errorf("%w: full", ErrLimit), protocol.CodeRateLimited, ErrRateLimited},
+		{fmt.Errorf("%w: slow down", ErrRateLimited), protocol.CodeRateLimited, ErrRateLimited},
+		{fmt.Errorf("%w: slow down", ErrRateLimited), protocol.CodeRateLimited, ErrLimit},
+		{fmt.Errorf("%w: acl: %w", ErrStoreRefused, ErrExpired), protocol.CodeACLDenied, ErrStoreRefused},
 		{ErrClosed, protocol.CodeShutdown, ErrClosed},
 		{fmt.Errorf("%w: x", ErrBadSignature), protocol.CodeInvalidArgument, ErrInvalidRecord},
 		{fmt.Errorf("%w: x", ErrExpired), protocol.CodeInvalidArgument, ErrInvalidRecord},

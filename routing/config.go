@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,6 +32,23 @@ const (
 	// DefaultRefreshInterval is how often [DHT.Start]'s loop refreshes the
 	// routing table's buckets with lookups.
 	DefaultRefreshInterval = 10 * time.Minute
+
+	// DefaultStoreRate is how many STOREs per second a node accepts from
+	// one sender in the long run, and DefaultStoreBurst how many at once.
+	// An owner republishes each record every TTL/2 (150 s by default) to
+	// the K nodes closest to its key, so a storing node gets one STORE per
+	// record per TTL/2 from it (in a mesh of K nodes or fewer, every node
+	// stores every record): 200/s sustains 30,000 records per sender.
+	// Records put together fall due together and are republished back to
+	// back, as are the records handed to a node that joins close to their
+	// keys: the burst of 2,000 takes a node's first 2,000 records at
+	// once, the rest at 200/s.
+	DefaultStoreRate = 200.0
+	// DefaultStoreBurst is the burst of [DefaultStoreRate].
+	DefaultStoreBurst = 2000
+	// NoStoreLimit as [Config].StoreRate disables the per-sender store
+	// rate limit (as golang.org/x/time/rate's Inf does); +Inf does too.
+	NoStoreLimit = math.MaxFloat64
 )
 
 // Querier sends DHT queries to one remote node. The node's wire layer
@@ -96,7 +114,74 @@ type Config struct {
 	// Logger receives debug logs of failed queries and refused records;
 	// default a no-op logger.
 	Logger *zap.Logger
+
+	// AuthorizeStore decides whether this node accepts a record from a
+	// peer. It is called with the node the record came from and the
+	// record once the record has passed [Record.Verify] (signature, owner
+	// key, key and realm, expiry), and before it is stored. A non-nil
+	// error refuses the record: nothing is stored (so no watch or lookup
+	// ever sees it here), [DHT.HandleStore] fails with an error wrapping
+	// both [ErrStoreRefused] and the returned error, the STORE is answered
+	// with protocol.CodeACLDenied and the error's text (the sender's
+	// [Querier.Store] fails with [ErrStoreRefused]), and OnRecordRefused
+	// is called.
+	//
+	// from is the sender: over QUIC the authenticated peer of the
+	// connection. It is rec.Owner when the owner publishes, but another
+	// node when a storing node hands records to a node newly close to
+	// their key, so rules about who may publish what should look at
+	// rec.Owner, rec.Kind, rec.Name (and rec.Value, rec.Tombstone), not
+	// only at from.
+	//
+	// Records in peers' answers to this node's lookups ([DHT.Get]) and
+	// watches ([DHT.Watch]) pass the same check, from being the answering
+	// node, and are dropped when refused: a modified node cannot get a
+	// refused record of its own to others by keeping it in its own store.
+	// This node's own records are never checked.
+	//
+	// It is called on the goroutines that serve queries and run lookups,
+	// many at once: it must be safe for concurrent use, fast, must not
+	// block (no network round trip) and must not modify rec. Default: every
+	// valid record is accepted.
+	AuthorizeStore func(from Contact, rec *Record) error
+	// OnRecordRefused is called each time this node refuses a record a
+	// peer asked it to store, with the sender, the record (nil when the
+	// wire message did not even parse) and the reason: an error matching,
+	// under [errors.Is], one of [ErrBadSignature], [ErrExpired],
+	// [ErrWrongKey] (another realm's key, or a record whose key does not
+	// match its kind and name), [ErrInvalidRecord], [ErrStoreRefused]
+	// (AuthorizeStore; the error also wraps the authorizer's),
+	// [ErrRateLimited], [ErrLimit] (MaxRecordsPerKey, MaxRecordsPerOwner)
+	// or [ErrStale] (an older copy: also seen between honest nodes when a
+	// copy is handed off after its owner replaced it). [DHT.Stats] counts
+	// the refusals by reason.
+	//
+	// It is called synchronously on the goroutine serving the STORE,
+	// before the answer is sent, from many goroutines at once: it must be
+	// safe for concurrent use, must not block (hand the event to a queue,
+	// as an audit log does) and must not modify rec. Default: nothing is
+	// called.
+	OnRecordRefused func(from Contact, rec *Record, err error)
+	// StoreRate is how many STOREs per second this node accepts from one
+	// sending node in the long run, and StoreBurst how many at once: each
+	// sender (by node ID) has a token bucket of StoreBurst tokens refilled
+	// at StoreRate per second, every STORE takes one, and a STORE finding
+	// none is refused with [ErrRateLimited] (protocol.CodeRateLimited on
+	// the wire) before its signature is checked, so one peer cannot
+	// starve the node. Defaults [DefaultStoreRate] and
+	// [DefaultStoreBurst]; StoreRate [NoStoreLimit] or +Inf disables the
+	// limit. NaN is invalid.
+	StoreRate float64
+	// StoreBurst is the size of each sender's token bucket (see
+	// StoreRate); default [DefaultStoreBurst].
+	StoreBurst int
 }
+
+// allowAll is the default [Config].AuthorizeStore.
+func allowAll(Contact, *Record) error { return nil }
+
+// ignoreRefusal is the default [Config].OnRecordRefused.
+func ignoreRefusal(Contact, *Record, error) {}
 
 // withDefaults returns cfg with defaults filled in, or an error wrapping
 // ErrInvalidConfig.
@@ -125,6 +210,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"Alpha", &cfg.Alpha, DefaultAlpha},
 		{"MaxRecordsPerKey", &cfg.MaxRecordsPerKey, DefaultMaxRecordsPerKey},
 		{"MaxRecordsPerOwner", &cfg.MaxRecordsPerOwner, DefaultMaxRecordsPerOwner},
+		{"StoreBurst", &cfg.StoreBurst, DefaultStoreBurst},
 	} {
 		if *f.v < 0 {
 			return cfg, fmt.Errorf("%w: %s is %d", ErrInvalidConfig, f.name, *f.v)
@@ -155,8 +241,22 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.TTL > MaxRecordLifetime {
 		return cfg, fmt.Errorf("%w: TTL %v is above %v", ErrInvalidConfig, cfg.TTL, MaxRecordLifetime)
 	}
+	switch {
+	case math.IsNaN(cfg.StoreRate) || cfg.StoreRate < 0:
+		return cfg, fmt.Errorf("%w: StoreRate is %v", ErrInvalidConfig, cfg.StoreRate)
+	case cfg.StoreRate == 0:
+		cfg.StoreRate = DefaultStoreRate
+	case cfg.StoreRate >= NoStoreLimit:
+		cfg.StoreRate = math.Inf(1)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.AuthorizeStore == nil {
+		cfg.AuthorizeStore = allowAll
+	}
+	if cfg.OnRecordRefused == nil {
+		cfg.OnRecordRefused = ignoreRefusal
 	}
 	return cfg, nil
 }

@@ -23,6 +23,8 @@ type DHT struct {
 	store    *store
 	suspects *suspects
 	watches  *watchHub
+	limiter  *storeLimiter // nil: no store rate limit
+	refusals refusalCounters
 
 	// ctx ends at Close; every lookup and background goroutine watches it.
 	ctx    context.Context
@@ -72,6 +74,7 @@ func New(cfg Config) (*DHT, error) {
 		store:       newStore(cfg.MaxRecordsPerKey, cfg.MaxRecordsPerOwner),
 		suspects:    newSuspects(),
 		watches:     newWatchHub(),
+		limiter:     newStoreLimiter(cfg.StoreRate, cfg.StoreBurst),
 		own:         make(map[Key]*ownRecord),
 		handoffWake: make(chan struct{}, 1),
 	}
@@ -222,24 +225,34 @@ func (d *DHT) HandleFindValue(from Contact, key Key) ([]*Record, []Contact) {
 	return d.store.get(key, time.Now()), d.closestExcept(key, from.ID)
 }
 
-// HandleStore handles a STORE from a peer: it verifies rec for this realm
-// (see [Record.Verify]: [ErrInvalidRecord], [ErrWrongKey],
-// [ErrBadSignature], [ErrExpired]) and keeps it unless it holds a record
-// of the same owner under the same key that rec does not supersede
-// ([ErrStale]; an identical copy is accepted) or a limit is reached
-// ([ErrLimit]). The peer is added to the table. The DHT keeps rec: the
-// caller must not modify it afterwards. A closed DHT fails with
-// [ErrClosed].
+// HandleStore handles a STORE from a peer. It refuses it with
+// [ErrRateLimited] if the peer is over its store rate ([Config].StoreRate),
+// then verifies rec for this realm (see [Record.Verify]:
+// [ErrInvalidRecord], [ErrWrongKey], [ErrBadSignature], [ErrExpired]),
+// asks [Config].AuthorizeStore ([ErrStoreRefused]), and keeps rec unless
+// it holds a record of the same owner under the same key that rec does not
+// supersede ([ErrStale]; an identical copy is accepted) or a limit is
+// reached ([ErrLimit]). Every refusal is counted ([DHT.Stats]) and
+// reported to [Config].OnRecordRefused. The peer is added to the table.
+// The DHT keeps rec: the caller must not modify it afterwards. A closed
+// DHT fails with [ErrClosed].
 func (d *DHT) HandleStore(from Contact, rec *Record) error {
+	return d.handleStore(from, rec, nil)
+}
+
+// handleStore is HandleStore; a non-nil parseErr means the STORE carried
+// a record that did not parse (rec is then nil), which is refused with
+// parseErr once the sender's rate limit is applied.
+func (d *DHT) handleStore(from Contact, rec *Record, parseErr error) error {
 	if d.isClosed() {
 		return ErrClosed
 	}
 	d.AddPeer(from)
-	if err := rec.Verify(d.cfg.Realm, time.Now()); err != nil {
-		d.log.Debug("refused record", zap.String("from", from.ID.Short()), zap.Error(err))
-		return err
+	err := d.admitStore(from, rec, parseErr)
+	if err != nil {
+		d.refused(from, rec, err)
 	}
-	return d.storeLocal(rec)
+	return err
 }
 
 // closestExcept returns the K peers closest to key, without skip.

@@ -36,6 +36,9 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, DefaultMaxRecordsPerKey, cfg.MaxRecordsPerKey)
 	require.Equal(t, DefaultMaxRecordsPerOwner, cfg.MaxRecordsPerOwner)
 	require.Equal(t, DefaultRefreshInterval, cfg.RefreshInterval)
+	require.Equal(t, DefaultStoreRate, cfg.StoreRate)
+	require.Equal(t, DefaultStoreBurst, cfg.StoreBurst)
+	require.NoError(t, cfg.AuthorizeStore(cfg.Self, newTestRecord(t, id, KindSub, "a", "", 1)), "every record is allowed")
 }
 
 func TestConfigInvalid(t *testing.T) {

@@ -39,6 +39,22 @@
 // WatchEvent frames until the lease ends. The Querier must also implement
 // [Watcher].
 //
+// # Authorization and abuse limits
+//
+// Every storing node decides for itself what it keeps, so a modified
+// peer cannot get around the rules by sending records directly: a STORE
+// is refused when its sender is over its store rate ([Config].StoreRate,
+// [ErrRateLimited]), when the record does not verify ([ErrBadSignature],
+// [ErrExpired], [ErrWrongKey], [ErrInvalidRecord]), when
+// [Config].AuthorizeStore refuses it ([ErrStoreRefused], for example an
+// access-control list on who may subscribe or register what), and at the
+// per-key and per-owner caps ([ErrLimit]). Each refusal reaches the sender
+// as a protocol code that [ErrorFromCode] maps back to the sentinel, is
+// reported to [Config].OnRecordRefused (an audit log's hook) and counted
+// in [DHT.Stats]. Lookups and watches also drop records from other nodes
+// that AuthorizeStore refuses, so a node that keeps a refused record of
+// its own cannot hand it out either.
+//
 // # Usage
 //
 //	d, err := routing.New(routing.Config{

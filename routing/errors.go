@@ -26,6 +26,17 @@ var (
 	// has the maximum number of records ([Config].MaxRecordsPerKey,
 	// [Config].MaxRecordsPerOwner).
 	ErrLimit = errors.New("macula: record limit reached")
+	// ErrRateLimited reports a store refused because its sender went over
+	// the storing node's per-sender store rate ([Config].StoreRate and
+	// StoreBurst). The sender may try again later. On the wire it shares
+	// its code with [ErrLimit] (see [ErrorFromCode]).
+	ErrRateLimited = errors.New("macula: store rate limit exceeded")
+	// ErrStoreRefused reports a record the storing node's
+	// [Config].AuthorizeStore refused: a valid record that the node's
+	// rules (for example its access-control list) do not allow there. The
+	// error wraps the authorizer's error when it is local; across the
+	// network the authorizer's message travels as text.
+	ErrStoreRefused = errors.New("macula: store refused by the storing node's rules")
 	// ErrStale reports a record older (lower Seq, or same Seq and earlier
 	// expiry) than the one already held from the same owner under the same
 	// key.

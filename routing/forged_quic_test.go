@@ -26,11 +26,13 @@ func closestNodes(nodes []*quicNode, key Key, k int) []*quicNode {
 // with its own signature over the victim's key, and a genuine record of
 // the victim's replayed after it expired. Every storing node refuses each
 // with a refusal that crosses the wire ([ErrInvalidRecord]; the node
-// itself names the reason), keeps the genuine record, and every lookup
-// returns only that.
+// itself names the reason), reports the attacker and the reason to
+// OnRecordRefused and counts it, keeps the genuine record, and every
+// lookup returns only that.
 func TestDHTForgedRecordsOverQUIC(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		nodes := quicMesh(t, 30)
+		log := newRefusalLog()
+		nodes := quicMeshWith(t, 30, log.hook)
 		ctx := context.Background()
 		victim := nodes[1]
 		// The victim signs a record with a 10 s lifetime, which the
@@ -52,9 +54,19 @@ func TestDHTForgedRecordsOverQUIC(t *testing.T) {
 		refused := func(rec *Record, reason error) {
 			t.Helper()
 			for i, nd := range targets {
+				before := len(log.from(nd.id.ID(), attacker.id.ID()))
 				err := q.Store(ctx, nd.dht.Self(), rec)
 				require.ErrorIs(t, err, ErrInvalidRecord, "storing node %d", i)
 				require.ErrorIs(t, nd.dht.HandleStore(attacker.dht.Self(), rec), reason, "storing node %d", i)
+				// Both refusals, over QUIC and direct, are reported with
+				// the attacker as sender and the precise reason.
+				got := log.from(nd.id.ID(), attacker.id.ID())
+				require.Len(t, got, before+2, "storing node %d", i)
+				for _, r := range got[before:] {
+					require.ErrorIs(t, r.err, reason, "storing node %d", i)
+					require.Equal(t, rec.Signature, r.rec.Signature, "storing node %d", i)
+					require.Equal(t, victim.id.ID(), r.rec.Owner, "storing node %d", i)
+				}
 			}
 		}
 
@@ -93,6 +105,10 @@ func TestDHTForgedRecordsOverQUIC(t *testing.T) {
 		refused(early, ErrExpired)
 		for i, nd := range targets {
 			require.True(t, holds(nd), "storing node %d still holds only the genuine record", i)
+			// Two forgeries and two replays, each over QUIC and direct.
+			st := nd.dht.Stats().Refused
+			require.EqualValues(t, 4, st.BadSignature, "storing node %d", i)
+			require.EqualValues(t, 4, st.Expired, "storing node %d", i)
 		}
 
 		for i, nd := range nodes {

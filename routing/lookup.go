@@ -219,25 +219,26 @@ func (l *lookup) handle(ctx context.Context, a queryAnswer) {
 		}
 	}
 	for _, r := range a.records[:min(len(a.records), d.cfg.MaxRecordsPerKey)] {
-		l.offer(r, a.cand.ID)
+		l.offer(r, a.cand.Contact)
 	}
 }
 
-// offer keeps r if it is a valid record of the target that supersedes
-// the one held from its owner.
-func (l *lookup) offer(r *Record, from security.NodeID) {
+// offer keeps r, from from's answer (or this node's store), if it is a
+// valid record of the target that supersedes the one held from its owner
+// and, from another node, one [Config].AuthorizeStore accepts.
+func (l *lookup) offer(r *Record, from Contact) {
 	if r == nil {
 		return
 	}
 	if r.Key != l.target {
-		l.d.log.Debug("dht answer holds a record of another key", zap.String("peer", from.Short()))
+		l.d.log.Debug("dht answer holds a record of another key", zap.String("peer", from.ID.Short()))
 		return
 	}
 	if old, ok := l.records[r.Owner]; ok && !r.supersedes(old) {
 		return
 	}
-	if err := r.Verify(l.d.cfg.Realm, l.now); err != nil {
-		l.d.log.Debug("dht answer holds an invalid record", zap.String("peer", from.Short()), zap.Error(err))
+	if err := l.d.acceptAnswer(from, r, l.now); err != nil {
+		l.d.log.Debug("dht answer holds a refused record", zap.String("peer", from.ID.Short()), zap.Error(err))
 		return
 	}
 	l.records[r.Owner] = r

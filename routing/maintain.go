@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"sync"
 	"time"
 
@@ -37,6 +38,7 @@ func (d *DHT) maintain() {
 				}
 			}
 			d.suspects.prune(now)
+			d.limiter.sweep(now)
 			d.republish(d.ctx, now, false)
 			if now.Sub(lastRefresh) >= d.cfg.RefreshInterval {
 				lastRefresh = now
@@ -164,8 +166,10 @@ func (d *DHT) handOff(p Contact) {
 			ctx, cancel := context.WithTimeout(d.ctx, d.cfg.QueryTimeout)
 			err := d.cfg.Querier.Store(ctx, p, rec)
 			cancel()
-			if err != nil && !isRefusal(err) {
-				// Unreachable: do not wait on it for every other record.
+			if err != nil && (!isRefusal(err) || errors.Is(err, ErrRateLimited)) {
+				// Unreachable, or it takes no more from this node for
+				// now: do not wait on it for every other record. The
+				// owners' republishing brings it the rest.
 				d.log.Debug("hand-off failed", zap.String("peer", p.ID.Short()), zap.Error(err))
 				return
 			}

@@ -162,8 +162,9 @@ func (d *DHT) publish(ctx context.Context, rec *Record) error {
 // Get runs an iterative FIND_VALUE for key and returns the live, verified
 // records of every owner under it, this node's own store included: one per
 // owner (the highest Seq), tombstones hiding the records they replace and
-// never returned themselves. The records are sorted by owner and are the
-// caller's. No record is not an error: Get then returns an empty slice.
+// never returned themselves. Records from other nodes' answers must also
+// pass [Config].AuthorizeStore. The records are sorted by owner and are
+// the caller's. No record is not an error: Get then returns an empty slice.
 // Failures are those of [DHT.FindClosest].
 func (d *DHT) Get(ctx context.Context, key Key) ([]*Record, error) {
 	recs, _, err := d.GetWithStats(ctx, key)
@@ -177,7 +178,7 @@ func (d *DHT) GetWithStats(ctx context.Context, key Key) ([]*Record, LookupStats
 		return nil, LookupStats{}, err
 	}
 	for _, r := range d.store.get(key, l.now) {
-		l.offer(r, d.cfg.Self.ID)
+		l.offer(r, Contact{ID: d.cfg.Self.ID})
 	}
 	l.closest() // sets stats.Hops
 	out := make([]*Record, 0, len(l.records))

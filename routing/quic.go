@@ -328,6 +328,8 @@ func answer(d *DHT, from Contact, req *protocol.Envelope) *protocol.Envelope {
 		rec, err := RecordFromProto(body.Store.GetRecord())
 		if err == nil {
 			err = d.HandleStore(from, rec)
+		} else {
+			err = d.handleStore(from, nil, err)
 		}
 		code, msg := protocol.CodeOK, ""
 		if err != nil {

@@ -184,6 +184,7 @@ func (d *DHT) storeLocal(rec *Record) error {
 // watchEvent is what one storing node reported to DHT.Watch.
 type watchEvent struct {
 	source int
+	from   Contact // the storing node: this one for source 0
 	recs   []*Record
 }
 
@@ -191,8 +192,9 @@ type watchEvent struct {
 // [DHT.FindClosest]) and asks each of them, and this node, to push the
 // records they store under key whenever these change, for
 // [DefaultWatchLease] at a time, renewed until ctx ends. It merges what
-// they push like [DHT.Get] (verified records, one per owner with the
-// highest Seq, tombstones hiding what they replace) and sends the merged
+// they push like [DHT.Get] (verified records that other nodes push must
+// pass [Config].AuthorizeStore, one per owner with the highest Seq,
+// tombstones hiding what they replace) and sends the merged
 // live records, sorted by owner, on the returned channel: first once every
 // watched node has answered (or [Config].QueryTimeout has passed, so an
 // unreachable node does not hold it up), so that the first set is as
@@ -225,10 +227,10 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 		return nil, ErrClosed
 	}
 	var sources sync.WaitGroup
-	emit := func(i int) func([]*Record) {
+	emit := func(i int, from Contact) func([]*Record) {
 		return func(recs []*Record) {
 			select {
-			case events <- watchEvent{source: i, recs: recs}:
+			case events <- watchEvent{source: i, from: from, recs: recs}:
 			case <-ctx.Done():
 			}
 		}
@@ -238,7 +240,7 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 	d.goFunc(func() {
 		defer sources.Done()
 		self := d.Self()
-		send := emit(0)
+		send := emit(0, self)
 		for ctx.Err() == nil {
 			err := d.HandleWatch(ctx, self, key, DefaultWatchLease, func(recs []*Record) error {
 				send(recs)
@@ -253,7 +255,7 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 		sources.Add(1)
 		d.goFunc(func() {
 			defer sources.Done()
-			d.watchPeer(ctx, wq, p, key, emit(i+1))
+			d.watchPeer(ctx, wq, p, key, emit(i+1, p))
 		})
 	}
 	d.goFunc(func() {
@@ -293,7 +295,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // sends each new merged set on out, until ctx ends. The first set waits
 // until every source has reported or the query timeout has passed.
 func (d *DHT) mergeWatch(ctx context.Context, key Key, n int, events <-chan watchEvent, out chan []*Record) {
-	latest := make(map[int][]*Record)
+	latest := make(map[int]watchEvent)
 	var sent []*Record
 	first := true
 	settle := time.NewTimer(d.cfg.QueryTimeout)
@@ -302,7 +304,7 @@ func (d *DHT) mergeWatch(ctx context.Context, key Key, n int, events <-chan watc
 	for {
 		select {
 		case ev := <-events:
-			latest[ev.source] = ev.recs
+			latest[ev.source] = ev
 		case <-settle.C:
 			settled = true
 		case <-ctx.Done():
@@ -316,15 +318,15 @@ func (d *DHT) mergeWatch(ctx context.Context, key Key, n int, events <-chan watc
 		}
 		now := time.Now()
 		best := make(map[security.NodeID]*Record)
-		for _, recs := range latest {
-			for _, r := range recs {
+		for _, ev := range latest {
+			for _, r := range ev.recs {
 				if r == nil || r.Key != key {
 					continue
 				}
 				if old, ok := best[r.Owner]; ok && !r.supersedes(old) {
 					continue
 				}
-				if r.Verify(d.cfg.Realm, now) != nil {
+				if d.acceptAnswer(ev.from, r, now) != nil {
 					continue
 				}
 				best[r.Owner] = r
