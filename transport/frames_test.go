@@ -68,8 +68,12 @@ func TestBadFramesCloseOnlyTheirStream(t *testing.T) {
 	onBoth(t, func(t *testing.T, nw network) {
 		conns := nw.conns(2)
 		errs := make(chan error, 8)
+		violations := make(chan ViolationEvent, 8)
 		a := newNode(t, conns[0], func(c *Config) { c.MaxFrameSize = 1024 })
-		b := newNode(t, conns[1], func(c *Config) { c.MaxFrameSize = 1024 })
+		b := newNode(t, conns[1], func(c *Config) {
+			c.MaxFrameSize = 1024
+			c.OnViolation = func(ev ViolationEvent) { violations <- ev }
+		})
 		b.Handle(protocol.StreamRPC, echoHandler(errs))
 		dial(t, a, b)
 		roundTrip(t, a, b)
@@ -91,6 +95,11 @@ func TestBadFramesCloseOnlyTheirStream(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.code, readCode(t, s), tc.name)
 			require.ErrorIs(t, <-errs, tc.err, tc.name)
+			// It is reported, naming the peer.
+			ev := <-violations
+			require.ErrorIs(t, ev.Err, tc.err, tc.name)
+			require.Equal(t, a.ID(), ev.Peer)
+			require.Equal(t, uint64(1), ev.Count)
 			// The connection and the node keep working.
 			roundTrip(t, a, b)
 			_, err = a.Ping(context.Background(), b.ID())
@@ -109,13 +118,18 @@ func TestBadFramesCloseOnlyTheirStream(t *testing.T) {
 func TestUnknownStreamTypeRefused(t *testing.T) {
 	onBoth(t, func(t *testing.T, nw network) {
 		conns := nw.conns(2)
-		a, b := newNode(t, conns[0]), newNode(t, conns[1])
+		violations := make(chan ViolationEvent, 1)
+		a := newNode(t, conns[0])
+		b := newNode(t, conns[1], func(c *Config) { c.OnViolation = func(ev ViolationEvent) { violations <- ev } })
 		errs := make(chan error, 1)
 		b.Handle(protocol.StreamRPC, echoHandler(errs))
 		dial(t, a, b)
 		s, err := a.OpenStream(context.Background(), b.ID(), protocol.StreamType(99))
 		require.NoError(t, err)
 		require.Equal(t, protocol.CodeUnknownStreamType, readCode(t, s))
+		ev := <-violations
+		require.ErrorIs(t, ev.Err, ErrUnknownStreamType)
+		require.Equal(t, a.ID(), ev.Peer)
 		roundTrip(t, a, b)
 	})
 }

@@ -95,6 +95,8 @@ type connLimits struct {
 	opens   *bucket      // nil when off
 	frames  *bucket      // nil when off
 	reports [numLimits]reporter
+	// violations throttles the reports of protocol violations.
+	violations [numViolations]reporter
 }
 
 func newConnLimits(cfg *Config) *connLimits {

@@ -52,6 +52,7 @@ func (s *Stream) ReadFrame(env *protocol.Envelope) error {
 	if err := s.reader.ReadFrame(env); err != nil {
 		if isFrameError(err) {
 			s.Abort(protocol.CodeOf(err))
+			s.pc.violation(err)
 		}
 		return streamErr(err)
 	}

@@ -294,6 +294,7 @@ func (t *Transport) dispatch(pc *peerConn, raw *quic.Stream) {
 		t.log.Debug("refusing stream of unknown type", zap.Stringer("peer", pc.id), zap.Uint8("type", typ[0]))
 		raw.CancelRead(quic.StreamErrorCode(protocol.CodeUnknownStreamType))
 		raw.CancelWrite(quic.StreamErrorCode(protocol.CodeUnknownStreamType))
+		pc.violation(unknownStreamType(typ[0]))
 		return
 	}
 	h(pc.conn.Context(), newStream(pc, raw, st))
