@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// authorize asks [Config].AuthorizeStore whether this node accepts rec,
-// a verified record, from from. The error wraps ErrStoreRefused and the
-// authorizer's error.
-func (d *DHT) authorize(from Contact, rec *Record) error {
-	if err := d.cfg.AuthorizeStore(from, rec); err != nil {
+// authorize asks check ([Config].AuthorizeStore or AuthorizeAnswer)
+// whether this node accepts rec, a verified record, from from. The error
+// wraps ErrStoreRefused and the authorizer's error.
+func (d *DHT) authorize(check func(Contact, *Record) error, from Contact, rec *Record) error {
+	if err := check(from, rec); err != nil {
 		return fmt.Errorf("%w: %s %q of %s from %s: %w", ErrStoreRefused, rec.Kind, rec.Name, rec.Owner.Short(), from.ID.Short(), err)
 	}
 	return nil
@@ -30,7 +30,7 @@ func (d *DHT) admitStore(from Contact, rec *Record, parseErr error) error {
 	if err := rec.Verify(d.cfg.Realm, now); err != nil {
 		return err
 	}
-	if err := d.authorize(from, rec); err != nil {
+	if err := d.authorize(d.cfg.AuthorizeStore, from, rec); err != nil {
 		return err
 	}
 	return d.storeLocal(rec)
@@ -39,7 +39,7 @@ func (d *DHT) admitStore(from Contact, rec *Record, parseErr error) error {
 // acceptAnswer checks r, a record from's answer to a lookup or watch of
 // this node, at now: it must verify for this realm and, unless from is
 // this node (whose store holds only records accepted already or its own),
-// be accepted by [Config].AuthorizeStore.
+// be accepted by [Config].AuthorizeAnswer.
 func (d *DHT) acceptAnswer(from Contact, r *Record, now time.Time) error {
 	if err := r.Verify(d.cfg.Realm, now); err != nil {
 		return err
@@ -47,5 +47,5 @@ func (d *DHT) acceptAnswer(from Contact, r *Record, now time.Time) error {
 	if from.ID == d.cfg.Self.ID {
 		return nil
 	}
-	return d.authorize(from, r)
+	return d.authorize(d.cfg.AuthorizeAnswer, from, r)
 }

@@ -100,3 +100,25 @@ func TestAuthorizeStoreOverQUIC(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthorizeAnswerIsSeparate: a node whose answer check is more lenient
+// than its store check (as when the owner's credentials are unknown)
+// uses a record found in an answer that a STORE of the same record to it
+// would be refused.
+func TestAuthorizeAnswerIsSeparate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nodes := quicMeshWith(t, 4, func(c *Config) {
+			c.AuthorizeStore = denySecretSubs
+			c.AuthorizeAnswer = func(Contact, *Record) error { return nil }
+		})
+		ctx := context.Background()
+		sender, reader := nodes[1], nodes[2]
+		denied, err := sender.dht.NewRecord(KindSub, "secret.payroll", []byte("sub"))
+		require.NoError(t, err)
+		require.NoError(t, sender.dht.Put(ctx, denied), "kept by the sender only")
+		require.Empty(t, reader.dht.store.get(denied.Key, time.Now()), "the STORE was refused")
+		got, err := reader.dht.Get(ctx, denied.Key)
+		require.NoError(t, err)
+		require.Len(t, got, 1, "the sender's own answer passes the lenient answer check")
+	})
+}

@@ -133,17 +133,25 @@ type Config struct {
 	// rec.Owner, rec.Kind, rec.Name (and rec.Value, rec.Tombstone), not
 	// only at from.
 	//
-	// Records in peers' answers to this node's lookups ([DHT.Get]) and
-	// watches ([DHT.Watch]) pass the same check, from being the answering
-	// node, and are dropped when refused: a modified node cannot get a
-	// refused record of its own to others by keeping it in its own store.
-	// This node's own records are never checked.
+	// Records in peers' answers to this node's lookups and watches pass
+	// AuthorizeAnswer, which defaults to this same check.
 	//
 	// It is called on the goroutines that serve queries and run lookups,
 	// many at once: it must be safe for concurrent use, fast, must not
 	// block (no network round trip) and must not modify rec. Default: every
 	// valid record is accepted.
 	AuthorizeStore func(from Contact, rec *Record) error
+	// AuthorizeAnswer decides whether this node uses a record found in a
+	// peer's answer to its lookups ([DHT.Get]) and watches ([DHT.Watch]);
+	// from is the answering node, which is rarely the owner. Refused
+	// records are dropped (and counted as Unauthorized), so a modified
+	// node cannot get a refused record of its own to others by keeping it
+	// in its own store. This node's own records are never checked. A
+	// separate hook because the answering node is not the owner: an
+	// authorizer that needs the owner's credentials (which only a STORE
+	// from the owner itself carries) may have to decide differently here.
+	// Same calling rules as AuthorizeStore. Default: AuthorizeStore.
+	AuthorizeAnswer func(from Contact, rec *Record) error
 	// OnRecordRefused is called each time this node refuses a record a
 	// peer asked it to store, with the sender, the record (nil when the
 	// wire message did not even parse) and the reason: an error matching,
@@ -254,6 +262,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.AuthorizeStore == nil {
 		cfg.AuthorizeStore = allowAll
+	}
+	if cfg.AuthorizeAnswer == nil {
+		cfg.AuthorizeAnswer = cfg.AuthorizeStore
 	}
 	if cfg.OnRecordRefused == nil {
 		cfg.OnRecordRefused = ignoreRefusal

@@ -52,7 +52,7 @@
 // as a protocol code that [ErrorFromCode] maps back to the sentinel, is
 // reported to [Config].OnRecordRefused (an audit log's hook) and counted
 // in [DHT.Stats]. Lookups and watches also drop records from other nodes
-// that AuthorizeStore refuses, so a node that keeps a refused record of
+// that [Config].AuthorizeAnswer (by default AuthorizeStore) refuses, so a node that keeps a refused record of
 // its own cannot hand it out either.
 //
 // # Usage

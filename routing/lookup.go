@@ -225,7 +225,7 @@ func (l *lookup) handle(ctx context.Context, a queryAnswer) {
 
 // offer keeps r, from from's answer (or this node's store), if it is a
 // valid record of the target that supersedes the one held from its owner
-// and, from another node, one [Config].AuthorizeStore accepts.
+// and, from another node, one [Config].AuthorizeAnswer accepts.
 func (l *lookup) offer(r *Record, from Contact) {
 	if r == nil {
 		return

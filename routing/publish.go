@@ -163,7 +163,7 @@ func (d *DHT) publish(ctx context.Context, rec *Record) error {
 // records of every owner under it, this node's own store included: one per
 // owner (the highest Seq), tombstones hiding the records they replace and
 // never returned themselves. Records from other nodes' answers must also
-// pass [Config].AuthorizeStore. The records are sorted by owner and are
+// pass [Config].AuthorizeAnswer. The records are sorted by owner and are
 // the caller's. No record is not an error: Get then returns an empty slice.
 // Failures are those of [DHT.FindClosest].
 func (d *DHT) Get(ctx context.Context, key Key) ([]*Record, error) {

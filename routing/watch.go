@@ -193,7 +193,7 @@ type watchEvent struct {
 // records they store under key whenever these change, for
 // [DefaultWatchLease] at a time, renewed until ctx ends. It merges what
 // they push like [DHT.Get] (verified records that other nodes push must
-// pass [Config].AuthorizeStore, one per owner with the highest Seq,
+// pass [Config].AuthorizeAnswer, one per owner with the highest Seq,
 // tombstones hiding what they replace) and sends the merged
 // live records, sorted by owner, on the returned channel: first once every
 // watched node has answered (or [Config].QueryTimeout has passed, so an
