@@ -14,13 +14,19 @@ type Route = routing.Contact
 // the routing table fed from membership: joins and updates add a member,
 // failures and departures remove it.
 func (n *Node) startRouting() error {
-	d, err := routing.New(routing.Config{
-		Self:     routing.Contact{ID: n.ID(), Addrs: n.advertise},
-		Realm:    n.cfg.realm,
-		Identity: n.identity,
-		Querier:  routing.NewQUICQuerier(n.tr),
-		Logger:   n.log,
-	})
+	cfg := routing.Config{
+		Self:            routing.Contact{ID: n.ID(), Addrs: n.advertise},
+		Realm:           n.cfg.realm,
+		Identity:        n.identity,
+		Querier:         routing.NewQUICQuerier(n.tr),
+		Logger:          n.log,
+		OnRecordRefused: n.auditRecordRefused,
+	}
+	if n.cfg.acl != nil {
+		cfg.AuthorizeStore = n.authorizeRecord(false)
+		cfg.AuthorizeAnswer = n.authorizeRecord(true)
+	}
+	d, err := routing.New(cfg)
 	if err != nil {
 		return fmt.Errorf("macula: start DHT: %w", err)
 	}

@@ -157,6 +157,8 @@ func New(opts ...Option) (*Node, error) {
 		OnPeerChange:       n.onPeerChange,
 		OnPeerLeaving:      n.onPeerLeaving,
 		OnHandshakeFailure: n.audit.HandshakeFailure,
+		OnLimitExceeded:    n.auditLimit,
+		OnViolation:        n.auditViolation,
 	})
 	if err != nil {
 		n.cancel()

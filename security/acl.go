@@ -434,3 +434,17 @@ func (e *ACLDeniedError) Is(target error) bool { return target == ErrACLDenied }
 
 // Unwrap returns Cause.
 func (e *ACLDeniedError) Unwrap() error { return e.Cause }
+
+// UsesRoles reports whether any rule selects its subjects by role, so
+// that a decision can depend on roles. A nil ACL uses none.
+func (a *ACL) UsesRoles() bool {
+	if a == nil {
+		return false
+	}
+	for _, r := range a.rules {
+		if r.sel.kind == selectRole {
+			return true
+		}
+	}
+	return false
+}

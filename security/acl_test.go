@@ -379,3 +379,13 @@ func TestRuleString(t *testing.T) {
 	require.Equal(t, "deny role:guest publish sensors.#", DenyRule("role:guest", ActionPublish, "sensors.#").String())
 	require.Equal(t, "allow * * #", AllowRule("*", ActionAny, "#").String())
 }
+
+func TestACLUsesRoles(t *testing.T) {
+	byID, err := NewACL(EffectDeny, AllowRule("*", ActionAny, "#"))
+	require.NoError(t, err)
+	require.False(t, byID.UsesRoles())
+	byRole, err := NewACL(EffectDeny, AllowRule("*", ActionPublish, "a.#"), AllowRule("role:sensor", ActionPublish, "#"))
+	require.NoError(t, err)
+	require.True(t, byRole.UsesRoles())
+	require.False(t, (*ACL)(nil).UsesRoles())
+}

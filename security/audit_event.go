@@ -45,6 +45,14 @@ const (
 	// AuditRateLimited is a request refused because a peer exceeded a
 	// limit (streams, frame rate, DHT stores, ...).
 	AuditRateLimited AuditKind = "rate_limited"
+	// AuditRecordRefused is a DHT record refused for another reason than
+	// its signature or the ACL: expired (a replay), malformed, or for
+	// another realm.
+	AuditRecordRefused AuditKind = "record_refused"
+	// AuditProtocolViolation is a peer's stream aborted because the peer
+	// broke the protocol: a malformed or oversized frame, an unknown
+	// message or stream type.
+	AuditProtocolViolation AuditKind = "protocol_violation"
 	// AuditDropped is written by the [Auditor] itself when it had to drop
 	// records because its queue was full; Reason says how many.
 	AuditDropped AuditKind = "audit_dropped"
