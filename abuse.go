@@ -3,6 +3,7 @@ package macula
 import (
 	"fmt"
 
+	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
@@ -33,4 +34,25 @@ func addrString(a interface{ String() string }) string {
 		return ""
 	}
 	return a.String()
+}
+
+// AbuseStats counts what the node refused from its peers for the per-peer
+// limits and at its DHT store, since it started.
+type AbuseStats struct {
+	// Limits counts the streams and frames refused by the transport's
+	// per-peer limits.
+	Limits transport.LimitStats
+	// Records counts the DHT records refused, by reason (ACL, rate limit,
+	// bad signature, expired, ...).
+	Records routing.RefusalCounts
+}
+
+// AbuseStats returns the node's counts of refused streams, frames and DHT
+// records.
+func (n *Node) AbuseStats() AbuseStats {
+	s := AbuseStats{Limits: n.tr.LimitStats()}
+	if d := n.dht.Load(); d != nil {
+		s.Records = d.Stats().Refused
+	}
+	return s
 }

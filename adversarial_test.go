@@ -552,6 +552,12 @@ func TestAdversarial(t *testing.T) {
 		})
 	}
 	require.Positive(t, f.guarded.PubSubStats().Refused)
+	abuse := f.guarded.AbuseStats()
+	require.Positive(t, abuse.Limits.StreamsRefused, "the stream flood was counted")
+	require.Positive(t, abuse.Records.RateLimited, "the store flood was counted")
+	require.Positive(t, abuse.Records.Unauthorized)
+	require.Positive(t, abuse.Records.BadSignature)
+	require.Positive(t, abuse.Records.Expired)
 	_, err = macula.New(macula.WithACL(nil))
 	require.ErrorIs(t, err, macula.ErrInvalidOption)
 	_, err = f.guarded.Ping(ctx, f.rogueID.ID())
