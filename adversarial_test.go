@@ -306,6 +306,20 @@ func TestAdversarial(t *testing.T) {
 			kind: "untrusted_certificate",
 		},
 		{
+			attack: "a client presents a certificate from another realm's CA",
+			try: func(t *testing.T) error {
+				elsewhere, err := security.NewRealmCA("org.example.elsewhere", time.Hour)
+				require.NoError(t, err)
+				id, err := security.GenerateIdentity()
+				require.NoError(t, err)
+				cert, err := elsewhere.IssueTLSCertificate(id, security.IssueOptions{})
+				require.NoError(t, err)
+				require.Error(t, rawDial(ctx, f.guarded, cert), "the handshake must fail")
+				return nil
+			},
+			kind: "realm_mismatch",
+		},
+		{
 			attack: "a client claims the good member's node ID with its own key",
 			try: func(t *testing.T) error {
 				require.Error(t, rawDial(ctx, f.guarded, forgedSAN(t, f.good.ID())), "the handshake must fail")
