@@ -100,3 +100,33 @@ func ExampleNode_Publish() {
 	// true
 	// true
 }
+
+// With WithMessageSigning, events carry their publisher's signature and
+// the receiver names the node it verified in Event.Signer.
+func ExampleWithMessageSigning() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithMessageSigning(true))
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+	b, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithMessageSigning(true))
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	if err := b.Join(ctx, a.URI()); err != nil {
+		panic(err)
+	}
+	got := make(chan *macula.Event, 1)
+	if _, err := b.Subscribe(ctx, "alerts.#", func(_ context.Context, ev *macula.Event) { got <- ev }); err != nil {
+		panic(err)
+	}
+	if err := a.Publish(ctx, "alerts.fire", "kitchen", macula.WithQoS(macula.AtLeastOnce)); err != nil {
+		panic(err)
+	}
+	ev := <-got
+	fmt.Println(ev.Topic, "signed by the publisher:", ev.Signer == a.ID())
+	// Output: alerts.fire signed by the publisher: true
+}
