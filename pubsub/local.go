@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/org/macula/topic"
 )
@@ -15,6 +16,7 @@ type registry struct {
 	mu      sync.Mutex
 	subs    []*Subscription
 	groupRR map[string]uint64
+	gen     atomic.Uint64 // bumped by every add and remove, under mu
 }
 
 func newRegistry() *registry { return &registry{groupRR: make(map[string]uint64)} }
@@ -23,6 +25,7 @@ func (r *registry) add(s *Subscription) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.subs = append(r.subs, s)
+	r.gen.Add(1)
 }
 
 func (r *registry) remove(s *Subscription) bool {
@@ -33,8 +36,12 @@ func (r *registry) remove(s *Subscription) bool {
 		return false
 	}
 	r.subs = slices.Delete(r.subs, i, i+1)
+	r.gen.Add(1)
 	return true
 }
+
+// generation changes whenever a subscription is added or removed.
+func (r *registry) generation() uint64 { return r.gen.Load() }
 
 func (r *registry) all() []*Subscription {
 	r.mu.Lock()

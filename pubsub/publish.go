@@ -2,8 +2,10 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -15,19 +17,49 @@ import (
 	"github.com/org/macula/topic"
 )
 
-// remoteTarget is one subscriber node an event goes to.
-type remoteTarget struct {
-	addrs  []string
-	groups []string
+// Plan caching: where a topic's events go is resolved from the directory
+// and the local subscriptions, and kept while neither changed.
+const (
+	// planTTL is how long a cached plan is used before the directory is
+	// asked again; the lookups keep its entries in use.
+	planTTL = time.Second
+	// maxPlans bounds the number of topics whose plan is cached.
+	maxPlans = 1024
+)
+
+// generationer is implemented by a Directory that says when its answers
+// may have changed (*directory.Cache does); plans are cached only then.
+type generationer interface {
+	Generation() uint64
 }
 
-// plan is where one event goes: remote subscriber nodes and, for this
-// node, whether its subscriptions without a group match and which queue
-// groups it was chosen for.
-type plan struct {
-	remote      map[security.NodeID]*remoteTarget
-	localPlain  bool
-	localGroups []string
+// peerTarget is one subscriber node of a topic. One node has one
+// peerTarget per plan, whether it subscribes with or without a group.
+type peerTarget struct {
+	id    security.NodeID
+	addrs []string
+	self  bool                    // this node, as a queue group member
+	out   atomic.Pointer[peerOut] // its sender, once known
+}
+
+// groupPlan is one queue group's members across the mesh, sorted by ID.
+type groupPlan struct {
+	name  string
+	rr    *atomic.Uint64 // the group's round-robin counter
+	nodes []*peerTarget
+}
+
+// topicPlan is where a topic's events go: the remote nodes with a
+// subscription without a group, whether this node has one, and the
+// members of each queue group, of which every event picks one. It is
+// not modified once built.
+type topicPlan struct {
+	dirGen, localGen uint64
+	expires          time.Time
+
+	remote     []*peerTarget
+	localPlain bool
+	groups     []groupPlan
 }
 
 func validTopic(t string) bool { return topic.Validate(t) == nil }
@@ -61,11 +93,15 @@ func (svc *Service) Publish(ctx context.Context, t string, payload any, opts ...
 	if svc.ctx.Err() != nil {
 		return ErrClosed
 	}
-	p, err := svc.resolve(ctx, t)
+	now := time.Now()
+	p, err := svc.resolve(ctx, t, now)
+	if errors.Is(err, ErrClosed) {
+		return ErrClosed
+	}
 	if err != nil {
 		return fmt.Errorf("macula: publish %s: resolve subscribers: %w", t, err)
 	}
-	return svc.send(ctx, t, data, ct, o.qos, p)
+	return svc.send(ctx, t, data, ct, o.qos, p, now)
 }
 
 // PublishLocal delivers payload on topic t to this node's subscriptions
@@ -89,19 +125,67 @@ func (svc *Service) PublishLocal(t string, payload any) error {
 	return nil
 }
 
-// resolve finds the subscribers of t: it looks up t's anchors in the
-// directory and keeps the subscriptions whose pattern matches, then picks
-// one node per queue group.
-func (svc *Service) resolve(ctx context.Context, t string) (plan, error) {
-	p := plan{remote: make(map[security.NodeID]*remoteTarget)}
+// resolve returns the plan of t: the cached one while the directory and
+// the local subscriptions are unchanged and it is younger than planTTL,
+// else a new one.
+func (svc *Service) resolve(ctx context.Context, t string, now time.Time) (*topicPlan, error) {
+	gd, cacheable := svc.cfg.Directory.(generationer)
+	if !cacheable {
+		return svc.buildPlan(ctx, t)
+	}
+	dirGen, localGen := gd.Generation(), svc.local.generation()
+	svc.planMu.RLock()
+	p := svc.plans[t]
+	svc.planMu.RUnlock()
+	if p != nil && p.dirGen == dirGen && p.localGen == localGen && now.Before(p.expires) {
+		return p, nil
+	}
+	// The generations are read before the lookups: a change meanwhile
+	// leaves the new plan outdated, and the next Publish builds another.
+	p, err := svc.buildPlan(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	p.dirGen, p.localGen, p.expires = dirGen, localGen, now.Add(planTTL)
+	svc.planMu.Lock()
+	if _, ok := svc.plans[t]; !ok && len(svc.plans) >= maxPlans {
+		for k := range svc.plans { // one at random
+			delete(svc.plans, k)
+			break
+		}
+	}
+	svc.plans[t] = p
+	svc.planMu.Unlock()
+	return p, nil
+}
+
+// buildPlan finds the subscribers of t: it looks up t's anchors in the
+// directory and keeps the subscriptions whose pattern matches, and the
+// local subscriptions that match.
+func (svc *Service) buildPlan(ctx context.Context, t string) (*topicPlan, error) {
+	p := &topicPlan{}
+	nodes := make(map[security.NodeID]*peerTarget)
+	target := func(id security.NodeID, addrs []string) *peerTarget {
+		tg := nodes[id]
+		if tg == nil {
+			tg = &peerTarget{id: id, addrs: addrs, self: id == svc.cfg.Self}
+			nodes[id] = tg
+		}
+		return tg
+	}
+	var cands map[string][]*peerTarget
+	addCand := func(g string, tg *peerTarget) {
+		if cands == nil {
+			cands = make(map[string][]*peerTarget)
+		}
+		if !slices.Contains(cands[g], tg) {
+			cands[g] = append(cands[g], tg)
+		}
+	}
 	plain, localGroups := svc.local.localInterest(t)
 	p.localPlain = plain
-	var cands map[string][]security.NodeID
 	for _, g := range localGroups {
-		if cands == nil {
-			cands = make(map[string][]security.NodeID)
-		}
-		cands[g] = append(cands[g], svc.cfg.Self)
+		addCand(g, target(svc.cfg.Self, nil))
 	}
 	anchors := topic.Anchors(t)
 	keys := make([]routing.Key, len(anchors))
@@ -121,45 +205,54 @@ func (svc *Service) resolve(ctx context.Context, t string) (plan, error) {
 				if !sees(s.GetPattern(), t) {
 					continue
 				}
-				g := s.GetQueueGroup()
-				if g == "" {
-					if p.remote[r.Owner] == nil {
-						p.remote[r.Owner] = &remoteTarget{addrs: in.GetAddrs()}
-					}
-					continue
+				tg := target(r.Owner, in.GetAddrs())
+				if g := s.GetQueueGroup(); g != "" {
+					addCand(g, tg)
+				} else if !slices.Contains(p.remote, tg) {
+					p.remote = append(p.remote, tg)
 				}
-				if cands == nil {
-					cands = make(map[string][]security.NodeID)
-				}
-				if !slices.Contains(cands[g], r.Owner) {
-					cands[g] = append(cands[g], r.Owner)
-				}
-				svc.rememberAddrs(r.Owner, in.GetAddrs())
 			}
 		}
 	})
 	if err != nil {
-		return p, err
+		return nil, err
 	}
-	for g, nodes := range cands {
-		slices.SortFunc(nodes, func(a, b security.NodeID) int { return a.Compare(b) })
-		svc.rrMu.Lock()
-		n := svc.groupRR[g]
-		svc.groupRR[g] = n + 1
-		svc.rrMu.Unlock()
-		chosen := nodes[n%uint64(len(nodes))]
-		if chosen == svc.cfg.Self {
-			p.localGroups = append(p.localGroups, g)
-			continue
+	for _, tg := range p.remote {
+		po, ok := svc.peer(tg.id, tg.addrs)
+		if !ok {
+			return nil, ErrClosed
 		}
-		tg := p.remote[chosen]
-		if tg == nil {
-			tg = &remoteTarget{addrs: svc.knownAddrs(chosen)}
-			p.remote[chosen] = tg
-		}
-		tg.groups = append(tg.groups, g)
+		tg.out.Store(po)
+	}
+	for g, members := range cands {
+		slices.SortFunc(members, func(a, b *peerTarget) int { return a.id.Compare(b.id) })
+		p.groups = append(p.groups, groupPlan{name: g, rr: svc.groupCounter(g), nodes: members})
 	}
 	return p, nil
+}
+
+// groupCounter returns queue group g's round-robin counter.
+func (svc *Service) groupCounter(g string) *atomic.Uint64 {
+	svc.rrMu.Lock()
+	defer svc.rrMu.Unlock()
+	c := svc.groupRR[g]
+	if c == nil {
+		c = new(atomic.Uint64)
+		svc.groupRR[g] = c
+	}
+	return c
+}
+
+// sender returns tg's sender, starting it if needed.
+func (svc *Service) sender(tg *peerTarget) (*peerOut, bool) {
+	if po := tg.out.Load(); po != nil {
+		return po, true
+	}
+	po, ok := svc.peer(tg.id, tg.addrs)
+	if ok {
+		tg.out.Store(po)
+	}
+	return po, ok
 }
 
 // interest decodes a subscription record's value, caching it by record.
@@ -180,30 +273,36 @@ func (svc *Service) interest(r *routing.Record) *protocol.Interest {
 	return in
 }
 
-// rememberAddrs and knownAddrs keep the addresses seen in records, for
-// nodes chosen by queue group only.
-func (svc *Service) rememberAddrs(id security.NodeID, addrs []string) {
-	svc.intMu.Lock()
-	defer svc.intMu.Unlock()
-	if len(svc.addrs) >= 4096 {
-		clear(svc.addrs)
-	}
-	svc.addrs[id] = addrs
-}
-
-func (svc *Service) knownAddrs(id security.NodeID) []string {
-	svc.intMu.Lock()
-	defer svc.intMu.Unlock()
-	return svc.addrs[id]
+// groupSend is a remote node chosen for queue groups by one event.
+type groupSend struct {
+	tg     *peerTarget
+	groups []string
 }
 
 // send delivers one event by plan p: in-process to local subscriptions,
 // on event streams to the others, then waits for acknowledgements at
-// least once.
-func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, qos QoS, p plan) error {
+// least once. The queue group members are chosen here, for each event.
+func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, qos QoS, p *topicPlan, now time.Time) error {
 	seq := svc.seq.Add(1)
-	now := time.Now()
 	svc.stats.published.Add(1)
+	var localGroups []string
+	var chosenBuf [4]groupSend
+	chosen := chosenBuf[:0]
+	for i := range p.groups {
+		g := &p.groups[i]
+		tg := g.nodes[(g.rr.Add(1)-1)%uint64(len(g.nodes))]
+		if tg.self {
+			localGroups = append(localGroups, g.name)
+			continue
+		}
+		j := slices.IndexFunc(chosen, func(c groupSend) bool { return c.tg == tg })
+		if j < 0 {
+			chosen = append(chosen, groupSend{tg: tg})
+			j = len(chosen) - 1
+		}
+		chosen[j].groups = append(chosen[j].groups, g.name)
+	}
+	remote := len(p.remote) > 0 || len(chosen) > 0
 	pe := &protocol.Event{
 		Topic: t, Data: data, ContentType: ct, Publisher: svc.cfg.Self[:],
 		Seq: seq, TimeUnixNano: now.UnixNano(),
@@ -212,7 +311,7 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		pe.Qos = protocol.QoS_QOS_AT_LEAST_ONCE
 	}
 	var signer security.NodeID
-	if id := svc.cfg.Signer; id != nil && len(p.remote) > 0 {
+	if id := svc.cfg.Signer; id != nil && remote {
 		pe.Signature = id.Sign(protocol.EventSigningBytes(t, data, ct, pe.Publisher, seq, pe.TimeUnixNano, pe.Qos))
 		pe.PublisherKey = svc.signKey
 	}
@@ -222,28 +321,9 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 	var shared []byte
 	var waits []*pendingAck
 	var waitPeers []security.NodeID
-	for id, tg := range p.remote {
-		var frame []byte
-		if len(tg.groups) == 0 {
-			if shared == nil {
-				b, err := svc.eventFrame(pe)
-				if err != nil {
-					return err
-				}
-				shared = b
-			}
-			frame = shared
-		} else {
-			one := proto.CloneOf(pe)
-			one.QueueGroups = tg.groups
-			b, err := svc.eventFrame(one)
-			if err != nil {
-				return err
-			}
-			frame = b
-		}
+	queue := func(tg *peerTarget, frame []byte) error {
 		svc.stats.sent.Add(1)
-		po, ok := svc.peer(id, tg.addrs)
+		po, ok := svc.sender(tg)
 		if !ok {
 			return ErrClosed
 		}
@@ -251,20 +331,47 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		if qos == AtLeastOnce {
 			m.ack = &pendingAck{seq: seq, frame: frame, done: make(chan struct{})}
 			waits = append(waits, m.ack)
-			waitPeers = append(waitPeers, id)
+			waitPeers = append(waitPeers, tg.id)
 		}
 		if err := po.send(ctx, m); err != nil {
 			svc.forgetAll(waitPeers, seq)
 			return err
 		}
+		return nil
 	}
-	if p.localPlain || len(p.localGroups) > 0 {
+	for _, tg := range p.remote {
+		if slices.ContainsFunc(chosen, func(c groupSend) bool { return c.tg == tg }) {
+			continue // gets the event with its queue groups below
+		}
+		if shared == nil {
+			b, err := svc.eventFrame(pe)
+			if err != nil {
+				return err
+			}
+			shared = b
+		}
+		if err := queue(tg, shared); err != nil {
+			return err
+		}
+	}
+	for _, c := range chosen {
+		one := proto.CloneOf(pe)
+		one.QueueGroups = c.groups
+		frame, err := svc.eventFrame(one)
+		if err != nil {
+			return err
+		}
+		if err := queue(c.tg, frame); err != nil {
+			return err
+		}
+	}
+	if p.localPlain || len(localGroups) > 0 {
 		ev := &Event{Topic: t, Data: data, ContentType: ct, Publisher: svc.cfg.Self, Seq: seq, Time: now, Signer: signer}
 		if qos == AtMostOnce {
-			svc.local.deliver(ev, p.localGroups, nil)
+			svc.local.deliver(ev, localGroups, nil)
 		} else {
 			done := make(chan struct{})
-			if err := svc.deliverLocalAtLeastOnce(ctx, ev, p.localGroups, done); err != nil {
+			if err := svc.deliverLocalAtLeastOnce(ctx, ev, localGroups, done); err != nil {
 				svc.forgetAll(waitPeers, seq)
 				return &PublishError{Topic: t, Seq: seq, Missing: append(slices.Clone(waitPeers), svc.cfg.Self), Err: err}
 			}

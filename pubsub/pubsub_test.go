@@ -304,3 +304,45 @@ func TestAtLeastOnceNamesNodesThatDidNotAck(t *testing.T) {
 		close(block)
 	})
 }
+
+func TestCachedPlanFollowsLocalSubscriptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nodes := mesh(t, 3)
+		ctx := context.Background()
+		remote := &collector{}
+		_, err := nodes[2].ps.Subscribe(ctx, "plan.*", remote.handle)
+		require.NoError(t, err)
+		time.Sleep(time.Second)
+		pub := nodes[0].ps
+		require.NoError(t, pub.Publish(ctx, "plan.a", []byte("0"))) // plan cached: remote only
+
+		// A local subscription is seen by the very next Publish, well
+		// within the plan's lifetime.
+		local := &collector{}
+		sub, err := pub.Subscribe(ctx, "plan.a", local.handle)
+		require.NoError(t, err)
+		require.NoError(t, pub.Publish(ctx, "plan.a", []byte("1")))
+		time.Sleep(100 * time.Millisecond)
+		require.Equal(t, 1, local.len())
+
+		// So is a queue group, chosen per event among the local members.
+		g1, g2 := &collector{}, &collector{}
+		_, err = pub.Subscribe(ctx, "plan.*", g1.handle, WithQueueGroup("g"))
+		require.NoError(t, err)
+		_, err = pub.Subscribe(ctx, "plan.*", g2.handle, WithQueueGroup("g"))
+		require.NoError(t, err)
+		for range 10 {
+			require.NoError(t, pub.Publish(ctx, "plan.a", []byte("2")))
+		}
+		time.Sleep(100 * time.Millisecond)
+		require.Equal(t, 10, g1.len()+g2.len())
+		require.Positive(t, g1.len())
+		require.Positive(t, g2.len())
+
+		require.NoError(t, sub.Unsubscribe())
+		require.NoError(t, pub.Publish(ctx, "plan.a", []byte("3")))
+		time.Sleep(100 * time.Millisecond)
+		require.Equal(t, 11, local.len(), "nothing after Unsubscribe")
+		require.Equal(t, 13, remote.len(), "the remote subscriber got every event")
+	})
+}

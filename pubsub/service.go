@@ -50,11 +50,13 @@ type Service struct {
 	inWG    sync.WaitGroup
 
 	rrMu    sync.Mutex
-	groupRR map[string]uint64
+	groupRR map[string]*atomic.Uint64
+
+	planMu sync.RWMutex
+	plans  map[string]*topicPlan
 
 	intMu     sync.Mutex
 	interests map[*routing.Record]*protocol.Interest
-	addrs     map[security.NodeID][]string
 
 	stats counters
 }
@@ -107,9 +109,9 @@ func New(cfg Config) (*Service, error) {
 		seen:       newDedup(cfg.DedupWindow),
 		peers:      make(map[security.NodeID]*peerOut),
 		inbound:    make(map[security.NodeID]*inStream),
-		groupRR:    make(map[string]uint64),
+		groupRR:    make(map[string]*atomic.Uint64),
+		plans:      make(map[string]*topicPlan),
 		interests:  make(map[*routing.Record]*protocol.Interest),
-		addrs:      make(map[security.NodeID][]string),
 	}
 	if cfg.Signer != nil {
 		svc.signKey = cfg.Signer.PublicKey()

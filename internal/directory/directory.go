@@ -1,10 +1,12 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,6 +61,10 @@ type Cache struct {
 	entries map[routing.Key]*entry
 	down    map[security.NodeID]struct{}
 	closed  bool
+
+	// gen counts the changes that can make a lookup answer differently;
+	// it is bumped under mu.
+	gen atomic.Uint64
 }
 
 // entry is one watched key. recs is set before ready is closed, and
@@ -115,12 +121,26 @@ func (c *Cache) Close() {
 func (c *Cache) SetDown(id security.NodeID, down bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	_, was := c.down[id]
+	if was == down {
+		return
+	}
 	if down {
 		c.down[id] = struct{}{}
 	} else {
 		delete(c.down, id)
 	}
+	c.gen.Add(1)
 }
+
+// Generation returns a number that changes whenever a lookup could answer
+// differently than before: when the records of a cached key change, an
+// entry is dropped or an owner is marked down or up. A reader may keep
+// what it derived from lookups while Generation returns the same number;
+// it must still look the keys up now and then (not only read what it
+// kept), or their entries go idle and are dropped. It is cheap: one
+// atomic load.
+func (c *Cache) Generation() uint64 { return c.gen.Load() }
 
 // IsDown reports whether id is marked down.
 func (c *Cache) IsDown(id security.NodeID) bool {
@@ -220,6 +240,7 @@ func (c *Cache) dropLocked(e *entry) {
 		delete(c.entries, e.key)
 	}
 	e.cancel()
+	c.gen.Add(1)
 }
 
 // run keeps e's watch going until ctx ends or e goes idle: each round
@@ -273,6 +294,10 @@ func (c *Cache) watchRound(ctx context.Context, e *entry, first *bool) error {
 	for recs := range ch {
 		slices.SortFunc(recs, func(a, b *routing.Record) int { return a.Owner.Compare(b.Owner) })
 		c.mu.Lock()
+		if !sameRecords(e.recs, recs) {
+			// A renewed watch sends the same set again: no change.
+			c.gen.Add(1)
+		}
 		e.recs = recs
 		c.mu.Unlock()
 		if *first {
@@ -284,6 +309,14 @@ func (c *Cache) watchRound(ctx context.Context, e *entry, first *bool) error {
 		return fmt.Errorf("macula: directory: watch ended before its first set")
 	}
 	return nil
+}
+
+// sameRecords reports whether a and b, sorted by owner, hold the same
+// versions of the same owners' records with the same values.
+func sameRecords(a, b []*routing.Record) bool {
+	return slices.EqualFunc(a, b, func(x, y *routing.Record) bool {
+		return x == y || (x.Owner == y.Owner && x.Seq == y.Seq && x.Tombstone == y.Tombstone && bytes.Equal(x.Value, y.Value))
+	})
 }
 
 // sleep waits for d or until ctx ends.

@@ -217,3 +217,58 @@ func (blockingSource) Watch(ctx context.Context, _ routing.Key) (<-chan []*routi
 	go func() { <-ctx.Done(); close(ch) }()
 	return ch, nil
 }
+
+func TestGenerationChangesWithLookupAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newFakeSource()
+		key := routing.KeyFor("org.example", routing.KindSub, "a")
+		r1, r2 := record(t, "a"), record(t, "a")
+		src.set(key, r1)
+		c, err := New(Config{Source: src})
+		require.NoError(t, err)
+		defer c.Close()
+		ctx := context.Background()
+
+		_, err = c.Lookup(ctx, key)
+		require.NoError(t, err)
+		g := c.Generation()
+		_, err = c.Lookup(ctx, key)
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, g, c.Generation(), "lookups alone change nothing")
+
+		src.set(key, r1, r2)
+		synctest.Wait()
+		require.NotEqual(t, g, c.Generation(), "a new record")
+		g = c.Generation()
+
+		// The same set again (a renewed watch) is no change.
+		same := *r1
+		src.set(key, &same, r2)
+		synctest.Wait()
+		require.Equal(t, g, c.Generation())
+		// A new version of a record is one.
+		newer := *r1
+		newer.Seq++
+		src.set(key, &newer, r2)
+		synctest.Wait()
+		require.NotEqual(t, g, c.Generation(), "a new version")
+		g = c.Generation()
+
+		c.SetDown(r1.Owner, true)
+		require.NotEqual(t, g, c.Generation(), "marked down")
+		g = c.Generation()
+		c.SetDown(r1.Owner, true)
+		require.Equal(t, g, c.Generation(), "already down")
+		c.SetDown(r1.Owner, false)
+		require.NotEqual(t, g, c.Generation(), "marked up")
+		g = c.Generation()
+
+		// An idle entry is dropped: a change too, since the next lookup
+		// starts a new watch.
+		time.Sleep(DefaultIdleTimeout + 2*DefaultRenew)
+		synctest.Wait()
+		require.Zero(t, c.Len())
+		require.NotEqual(t, g, c.Generation(), "dropped")
+	})
+}
