@@ -303,17 +303,17 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		chosen[j].groups = append(chosen[j].groups, g.name)
 	}
 	remote := len(p.remote) > 0 || len(chosen) > 0
-	pe := &protocol.Event{
-		Topic: t, Data: data, ContentType: ct, Publisher: svc.cfg.Self[:],
-		Seq: seq, TimeUnixNano: now.UnixNano(),
+	we := wireEvent{
+		topic: t, data: data, contentType: ct, publisher: svc.cfg.Self[:],
+		seq: seq, timeUnixNano: now.UnixNano(),
 	}
 	if qos == AtLeastOnce {
-		pe.Qos = protocol.QoS_QOS_AT_LEAST_ONCE
+		we.qos = protocol.QoS_QOS_AT_LEAST_ONCE
 	}
 	var signer security.NodeID
 	if id := svc.cfg.Signer; id != nil && remote {
-		pe.Signature = id.Sign(protocol.EventSigningBytes(t, data, ct, pe.Publisher, seq, pe.TimeUnixNano, pe.Qos))
-		pe.PublisherKey = svc.signKey
+		we.signature = id.Sign(protocol.EventSigningBytes(t, data, ct, we.publisher, seq, we.timeUnixNano, we.qos))
+		we.publisherKey = svc.signKey
 	}
 	if svc.cfg.Signer != nil {
 		signer = svc.cfg.Self
@@ -344,7 +344,7 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 			continue // gets the event with its queue groups below
 		}
 		if shared == nil {
-			b, err := svc.eventFrame(pe)
+			b, err := we.frame(svc.cfg.MaxFrameSize)
 			if err != nil {
 				return err
 			}
@@ -355,9 +355,8 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		}
 	}
 	for _, c := range chosen {
-		one := proto.CloneOf(pe)
-		one.QueueGroups = c.groups
-		frame, err := svc.eventFrame(one)
+		we.queueGroups = c.groups
+		frame, err := we.frame(svc.cfg.MaxFrameSize)
 		if err != nil {
 			return err
 		}
@@ -392,15 +391,6 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		}
 	}
 	return nil
-}
-
-// eventFrame encodes pe as one event-stream frame.
-func (svc *Service) eventFrame(pe *protocol.Event) ([]byte, error) {
-	b, err := protocol.AppendFrame(nil, &protocol.Envelope{Body: &protocol.Envelope_Event{Event: pe}}, svc.cfg.MaxFrameSize)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMessageTooLarge, err)
-	}
-	return b, nil
 }
 
 // deliverLocalAtLeastOnce hands ev to the local subscriptions, waiting

@@ -1,0 +1,153 @@
+package pubsub
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/org/macula/protocol"
+)
+
+// Field numbers of protocol.Envelope and protocol.Event (macula.proto)
+// that an event frame uses.
+const (
+	envelopeEvent protowire.Number = 13
+
+	eventTopic        protowire.Number = 1
+	eventData         protowire.Number = 2
+	eventContentType  protowire.Number = 3
+	eventPublisher    protowire.Number = 4
+	eventSeq          protowire.Number = 5
+	eventTimeUnixNano protowire.Number = 6
+	eventQoS          protowire.Number = 7
+	eventSignature    protowire.Number = 8
+	eventQueueGroups  protowire.Number = 9
+	eventPublisherKey protowire.Number = 10
+)
+
+// wireEvent is an event to encode as an event-stream frame: the fields of
+// protocol.Event, encoded without reflection and byte for byte as
+// proto.Marshal encodes them (fields in number order, zero values left
+// out), inside an Envelope and behind its length, as
+// protocol.AppendFrame frames it.
+type wireEvent struct {
+	topic        string
+	data         []byte
+	contentType  string
+	publisher    []byte
+	seq          uint64
+	timeUnixNano int64
+	qos          protocol.QoS
+	signature    []byte
+	queueGroups  []string
+	publisherKey []byte
+}
+
+// sizeLen is the size of a length-delimited field of n bytes, with its
+// one-byte tag (field numbers below 16).
+func sizeLen(n int) int { return 1 + protowire.SizeBytes(n) }
+
+// eventSize is the size of the encoded Event.
+func (e *wireEvent) eventSize() int {
+	n := 0
+	if len(e.topic) > 0 {
+		n += sizeLen(len(e.topic))
+	}
+	if len(e.data) > 0 {
+		n += sizeLen(len(e.data))
+	}
+	if len(e.contentType) > 0 {
+		n += sizeLen(len(e.contentType))
+	}
+	if len(e.publisher) > 0 {
+		n += sizeLen(len(e.publisher))
+	}
+	if e.seq != 0 {
+		n += 1 + protowire.SizeVarint(e.seq)
+	}
+	if e.timeUnixNano != 0 {
+		n += 1 + protowire.SizeVarint(uint64(e.timeUnixNano))
+	}
+	if e.qos != 0 {
+		n += 1 + protowire.SizeVarint(uint64(e.qos))
+	}
+	if len(e.signature) > 0 {
+		n += sizeLen(len(e.signature))
+	}
+	for _, g := range e.queueGroups {
+		n += sizeLen(len(g))
+	}
+	if len(e.publisherKey) > 0 {
+		n += sizeLen(len(e.publisherKey))
+	}
+	return n
+}
+
+// frameSize returns the size of the encoded Envelope and of the whole
+// frame (with its length prefix) for an Event of eventSize bytes.
+func frameSize(eventSize int) (envelope, frame int) {
+	envelope = protowire.SizeTag(envelopeEvent) + protowire.SizeBytes(eventSize)
+	return envelope, protowire.SizeVarint(uint64(envelope)) + envelope
+}
+
+// appendFrame appends e as one frame to b. An Envelope over maxFrame bytes
+// fails with ErrMessageTooLarge (wrapping protocol.ErrFrameTooLarge) and
+// leaves b unchanged.
+func (e *wireEvent) appendFrame(b []byte, maxFrame int) ([]byte, error) {
+	size := e.eventSize()
+	env, _ := frameSize(size)
+	if env > maxFrame {
+		return b, fmt.Errorf("%w: %w: envelope of %d bytes, limit %d", ErrMessageTooLarge, protocol.ErrFrameTooLarge, env, maxFrame)
+	}
+	b = protowire.AppendVarint(b, uint64(env))
+	b = protowire.AppendTag(b, envelopeEvent, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	if len(e.topic) > 0 {
+		b = protowire.AppendTag(b, eventTopic, protowire.BytesType)
+		b = protowire.AppendString(b, e.topic)
+	}
+	if len(e.data) > 0 {
+		b = protowire.AppendTag(b, eventData, protowire.BytesType)
+		b = protowire.AppendBytes(b, e.data)
+	}
+	if len(e.contentType) > 0 {
+		b = protowire.AppendTag(b, eventContentType, protowire.BytesType)
+		b = protowire.AppendString(b, e.contentType)
+	}
+	if len(e.publisher) > 0 {
+		b = protowire.AppendTag(b, eventPublisher, protowire.BytesType)
+		b = protowire.AppendBytes(b, e.publisher)
+	}
+	if e.seq != 0 {
+		b = protowire.AppendTag(b, eventSeq, protowire.VarintType)
+		b = protowire.AppendVarint(b, e.seq)
+	}
+	if e.timeUnixNano != 0 {
+		b = protowire.AppendTag(b, eventTimeUnixNano, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(e.timeUnixNano))
+	}
+	if e.qos != 0 {
+		b = protowire.AppendTag(b, eventQoS, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(e.qos))
+	}
+	if len(e.signature) > 0 {
+		b = protowire.AppendTag(b, eventSignature, protowire.BytesType)
+		b = protowire.AppendBytes(b, e.signature)
+	}
+	for _, g := range e.queueGroups {
+		b = protowire.AppendTag(b, eventQueueGroups, protowire.BytesType)
+		b = protowire.AppendString(b, g)
+	}
+	if len(e.publisherKey) > 0 {
+		b = protowire.AppendTag(b, eventPublisherKey, protowire.BytesType)
+		b = protowire.AppendBytes(b, e.publisherKey)
+	}
+	return b, nil
+}
+
+// frame returns e encoded as one frame in a slice of its own, exactly
+// sized.
+func (e *wireEvent) frame(maxFrame int) ([]byte, error) {
+	_, n := frameSize(e.eventSize())
+	return e.appendFrame(make([]byte, 0, n), maxFrame)
+}
