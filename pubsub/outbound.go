@@ -14,8 +14,11 @@ import (
 )
 
 const (
-	// maxBatch bounds the bytes gathered into one stream write.
+	// maxBatch bounds the bytes written to a stream in one Write.
 	maxBatch = 64 << 10
+	// queueBlock is the size of the blocks a peer's queue is made of;
+	// a larger frame gets a block of its own.
+	queueBlock = 64 << 10
 	// writeTimeout bounds one batch write, so a dead connection cannot
 	// hold a peer's queue for longer.
 	writeTimeout = 5 * time.Second
@@ -25,12 +28,11 @@ const (
 	maxRedial = 5 * time.Second
 )
 
-// outMsg is one encoded event frame for a peer; ack is set for an
-// at-least-once event.
-type outMsg struct {
-	frame []byte
-	ack   *pendingAck
-}
+// queueBlocks holds empty queue blocks for reuse.
+var queueBlocks = sync.Pool{New: func() any {
+	b := make([]byte, 0, queueBlock)
+	return &b
+}}
 
 // pendingAck is an at-least-once event sent to one peer and not yet
 // acknowledged by it.
@@ -43,15 +45,21 @@ type pendingAck struct {
 
 // peerOut sends events to one subscriber node on one event stream, with
 // batched writes, redialing and resending unacknowledged events as
-// needed. Its goroutine lives until the Service closes.
+// needed. Publishers append encoded frames to its queue, a list of
+// blocks that its goroutine takes whole and writes, a block per write;
+// the goroutine lives until the Service closes.
 type peerOut struct {
-	svc *Service
-	id  security.NodeID
-	q   chan outMsg
+	svc  *Service
+	id   security.NodeID
+	kick chan struct{} // holds a token when the queue went from empty to not
 
 	mu      sync.Mutex
 	addrs   []string
 	pending map[uint64]*pendingAck
+	queue   []*[]byte     // frames waiting to be written, in order
+	queued  int           // events in queue
+	acks    []*pendingAck // the at-least-once events in queue
+	room    chan struct{} // closed when the queue is taken, if publishers wait
 }
 
 // writer is the current event stream to a peer and its ack reader.
@@ -76,30 +84,72 @@ func (svc *Service) peer(id security.NodeID, addrs []string) (*peerOut, bool) {
 	if svc.ctx.Err() != nil {
 		return nil, false
 	}
-	p := &peerOut{svc: svc, id: id, q: make(chan outMsg, svc.cfg.PeerQueue), addrs: addrs, pending: make(map[uint64]*pendingAck)}
+	p := &peerOut{svc: svc, id: id, kick: make(chan struct{}, 1), addrs: addrs, pending: make(map[uint64]*pendingAck)}
 	svc.peers[id] = p
 	svc.wg.Go(p.run)
 	return p, true
 }
 
-// send queues m, waiting for room while ctx lasts.
-func (p *peerOut) send(ctx context.Context, m outMsg) error {
-	if m.ack != nil {
-		p.mu.Lock()
-		p.pending[m.ack.seq] = m.ack
-		p.mu.Unlock()
-	}
-	select {
-	case p.q <- m:
-		return nil
-	case <-ctx.Done():
-		if m.ack != nil {
-			p.forget(m.ack.seq)
+// send queues a copy of frame, an at-least-once event with ack, waiting
+// while ctx lasts when PeerQueue events are queued already.
+func (p *peerOut) send(ctx context.Context, frame []byte, ack *pendingAck) error {
+	p.mu.Lock()
+	for p.queued >= p.svc.cfg.PeerQueue {
+		if p.room == nil {
+			p.room = make(chan struct{})
 		}
-		return ctx.Err()
-	case <-p.svc.ctx.Done():
-		return ErrClosed
+		room := p.room
+		p.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.svc.ctx.Done():
+			return ErrClosed
+		}
+		p.mu.Lock()
 	}
+	if ack != nil {
+		p.pending[ack.seq] = ack
+		p.acks = append(p.acks, ack)
+	}
+	n := len(p.queue)
+	if n == 0 || cap(*p.queue[n-1])-len(*p.queue[n-1]) < len(frame) {
+		var bp *[]byte
+		if len(frame) <= queueBlock {
+			bp = queueBlocks.Get().(*[]byte)
+		} else {
+			b := make([]byte, 0, len(frame))
+			bp = &b
+		}
+		p.queue = append(p.queue, bp)
+		n++
+	}
+	*p.queue[n-1] = append(*p.queue[n-1], frame...)
+	p.queued++
+	wake := p.queued == 1
+	p.mu.Unlock()
+	if wake {
+		select {
+		case p.kick <- struct{}{}:
+		default: // a token is there already
+		}
+	}
+	return nil
+}
+
+// take returns the queue, leaving spare and spareAcks (emptied) in its
+// place, and wakes the publishers waiting for room.
+func (p *peerOut) take(spare []*[]byte, spareAcks []*pendingAck) (queue []*[]byte, acks []*pendingAck, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	queue, acks, n = p.queue, p.acks, p.queued
+	p.queue, p.acks, p.queued = spare[:0], spareAcks[:0], 0
+	if p.room != nil {
+		close(p.room)
+		p.room = nil
+	}
+	return queue, acks, n
 }
 
 // forget stops resending seq (its Publish stopped waiting).
@@ -128,10 +178,10 @@ func (p *peerOut) run() {
 	retry := time.NewTicker(p.svc.cfg.RetryInterval)
 	defer retry.Stop()
 	var (
-		buf      []byte
-		batch    []outMsg
-		nextDial time.Time
-		redial   = minRedial
+		spare     []*[]byte
+		spareAcks []*pendingAck
+		nextDial  time.Time
+		redial    = minRedial
 	)
 	// ensure opens a stream if there is none, and first resends the
 	// events that earlier streams carried without an ack.
@@ -165,9 +215,8 @@ func (p *peerOut) run() {
 		if w != nil {
 			done = w.done
 		}
-		var m outMsg
 		select {
-		case m = <-p.q:
+		case <-p.kick:
 		case <-retry.C:
 			if p.hasPending() && ensure() {
 				if !p.write(w, p.due(time.Now().Add(-p.svc.cfg.RetryInterval), false)) {
@@ -183,40 +232,39 @@ func (p *peerOut) run() {
 		case <-ctx.Done():
 			return
 		}
-		batch = append(batch[:0], m)
-		buf = append(buf[:0], m.frame...)
-	gather:
-		for len(buf) < maxBatch {
-			select {
-			case m = <-p.q:
-				batch = append(batch, m)
-				buf = append(buf, m.frame...)
-			default:
-				break gather
+		queue, acks, n := p.take(spare, spareAcks)
+		if n > 0 {
+			if !ensure() {
+				// The at-least-once events count as written, so that
+				// they are resent with the others.
+				p.markSent(acks)
+				p.lost(n - len(acks))
+			} else {
+				p.markSent(acks)
+				if err := w.writeBlocks(queue); err != nil {
+					p.svc.log.Debug("event stream write failed", zap.String("peer", p.id.Short()), zap.Error(err))
+					p.lost(n - len(acks))
+					w.close()
+					w = nil
+				}
 			}
 		}
-		if !ensure() {
-			p.lost(batch)
-			continue
+		for i, bp := range queue {
+			if cap(*bp) == queueBlock {
+				*bp = (*bp)[:0]
+				queueBlocks.Put(bp)
+			}
+			queue[i] = nil
 		}
-		p.markSent(batch)
-		if err := w.writeRaw(buf); err != nil {
-			p.svc.log.Debug("event stream write failed", zap.String("peer", p.id.Short()), zap.Error(err))
-			p.lost(batch)
-			w.close()
-			w = nil
-		}
+		clear(acks)
+		spare, spareAcks = queue, acks
 	}
 }
 
-// lost counts the at-most-once events of a batch that could not be sent;
-// at-least-once ones stay pending and are resent.
-func (p *peerOut) lost(batch []outMsg) {
-	for _, m := range batch {
-		if m.ack == nil {
-			p.svc.stats.sendFailed.Add(1)
-		}
-	}
+// lost counts at-most-once events that could not be sent; at-least-once
+// ones stay pending and are resent.
+func (p *peerOut) lost(n int) {
+	p.svc.stats.sendFailed.Add(uint64(n))
 }
 
 func (p *peerOut) hasPending() bool {
@@ -226,14 +274,15 @@ func (p *peerOut) hasPending() bool {
 }
 
 // markSent records when the at-least-once events of a batch were written.
-func (p *peerOut) markSent(batch []outMsg) {
+func (p *peerOut) markSent(acks []*pendingAck) {
+	if len(acks) == 0 {
+		return
+	}
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, m := range batch {
-		if m.ack != nil {
-			m.ack.sentAt = now
-		}
+	for _, pa := range acks {
+		pa.sentAt = now
 	}
 }
 
@@ -322,6 +371,23 @@ func (w *writer) writeRaw(b []byte) error {
 	_ = w.s.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := w.s.Write(b)
 	return err
+}
+
+// writeBlocks writes a queue's blocks, one write each; a block of one
+// large frame goes in writes of at most maxBatch bytes, each with its own
+// deadline (the stream is this goroutine's alone, so a frame may span
+// writes).
+func (w *writer) writeBlocks(blocks []*[]byte) error {
+	for _, bp := range blocks {
+		for b := *bp; len(b) > 0; {
+			n := min(len(b), maxBatch)
+			if err := w.writeRaw(b[:n]); err != nil {
+				return err
+			}
+			b = b[n:]
+		}
+	}
+	return nil
 }
 
 // close aborts the stream, which ends the ack reader.

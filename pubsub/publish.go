@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,12 @@ const (
 	// maxPlans bounds the number of topics whose plan is cached.
 	maxPlans = 1024
 )
+
+// scratchFrames holds buffers that at-most-once frames are encoded into
+// before the peers' queues copy them; maxScratch bounds those kept.
+var scratchFrames = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxScratch = 64 << 10
 
 // generationer is implemented by a Directory that says when its answers
 // may have changed (*directory.Cache does); plans are cached only then.
@@ -318,7 +325,25 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 	if svc.cfg.Signer != nil {
 		signer = svc.cfg.Self
 	}
-	var shared []byte
+	// At most once, frames are encoded into a scratch buffer that each
+	// peer's queue copies; at least once, each keeps its own for resends.
+	var scratch *[]byte
+	if qos == AtMostOnce && remote {
+		scratch = scratchFrames.Get().(*[]byte)
+		defer func() {
+			if cap(*scratch) <= maxScratch {
+				scratchFrames.Put(scratch)
+			}
+		}()
+	}
+	encode := func() ([]byte, error) {
+		if scratch == nil {
+			return we.frame(svc.cfg.MaxFrameSize)
+		}
+		b, err := we.appendFrame((*scratch)[:0], svc.cfg.MaxFrameSize)
+		*scratch = b
+		return b, err
+	}
 	var waits []*pendingAck
 	var waitPeers []security.NodeID
 	queue := func(tg *peerTarget, frame []byte) error {
@@ -327,24 +352,25 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		if !ok {
 			return ErrClosed
 		}
-		m := outMsg{frame: frame}
+		var pa *pendingAck
 		if qos == AtLeastOnce {
-			m.ack = &pendingAck{seq: seq, frame: frame, done: make(chan struct{})}
-			waits = append(waits, m.ack)
+			pa = &pendingAck{seq: seq, frame: frame, done: make(chan struct{})}
+			waits = append(waits, pa)
 			waitPeers = append(waitPeers, tg.id)
 		}
-		if err := po.send(ctx, m); err != nil {
+		if err := po.send(ctx, frame, pa); err != nil {
 			svc.forgetAll(waitPeers, seq)
 			return err
 		}
 		return nil
 	}
+	var shared []byte
 	for _, tg := range p.remote {
 		if slices.ContainsFunc(chosen, func(c groupSend) bool { return c.tg == tg }) {
 			continue // gets the event with its queue groups below
 		}
 		if shared == nil {
-			b, err := we.frame(svc.cfg.MaxFrameSize)
+			b, err := encode()
 			if err != nil {
 				return err
 			}
@@ -356,7 +382,7 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 	}
 	for _, c := range chosen {
 		we.queueGroups = c.groups
-		frame, err := we.frame(svc.cfg.MaxFrameSize)
+		frame, err := encode()
 		if err != nil {
 			return err
 		}

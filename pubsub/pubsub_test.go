@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
+	"github.com/org/macula/transport"
 )
 
 func TestWildcardSubscriptionsAcrossTheMesh(t *testing.T) {
@@ -344,5 +347,47 @@ func TestCachedPlanFollowsLocalSubscriptions(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		require.Equal(t, 11, local.len(), "nothing after Unsubscribe")
 		require.Equal(t, 13, remote.len(), "the remote subscriber got every event")
+	})
+}
+
+// flakyNetwork fails Connect while down is set.
+type flakyNetwork struct {
+	Network
+	down *atomic.Bool
+}
+
+func (f flakyNetwork) Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error) {
+	if f.down.Load() {
+		return transport.PeerInfo{}, errors.New("unreachable")
+	}
+	return f.Network.Connect(ctx, id, addrs)
+}
+
+func TestAtLeastOnceQueuedWhileUnreachableIsResent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		nodes := mesh(t, 2, func(c *Config) {
+			c.Network = flakyNetwork{Network: c.Network, down: &down}
+			c.RetryInterval = 200 * time.Millisecond
+		})
+		ctx := context.Background()
+		got := &collector{}
+		_, err := nodes[1].ps.Subscribe(ctx, "flaky", got.handle)
+		require.NoError(t, err)
+		time.Sleep(time.Second)
+
+		// The first event finds no stream and none can be opened; it is
+		// sent once the subscriber can be reached.
+		down.Store(true)
+		errs := make(chan error, 1)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		go func() { errs <- nodes[0].ps.Publish(pctx, "flaky", []byte("x"), WithQoS(AtLeastOnce)) }()
+		time.Sleep(time.Second)
+		require.Zero(t, got.len())
+		down.Store(false)
+		require.NoError(t, <-errs)
+		require.Equal(t, 1, got.len())
+		require.Positive(t, nodes[0].ps.Stats().Resent)
 	})
 }
