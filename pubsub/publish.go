@@ -80,9 +80,15 @@ func validTopic(t string) bool { return topic.Validate(t) == nil }
 // once every subscriber node known now has acknowledged it, or with a
 // *PublishError naming those that did not when ctx ends.
 func (svc *Service) Publish(ctx context.Context, t string, payload any, opts ...PublishOption) error {
-	var o publishOptions
-	for _, f := range opts {
-		f(&o)
+	var qos QoS
+	if len(opts) > 0 {
+		// Declared here, so that only a Publish with options allocates
+		// it (the options take its address).
+		var o publishOptions
+		for _, f := range opts {
+			f(&o)
+		}
+		qos = o.qos
 	}
 	if err := topic.Validate(t); err != nil {
 		return err
@@ -108,7 +114,7 @@ func (svc *Service) Publish(ctx context.Context, t string, payload any, opts ...
 	if err != nil {
 		return fmt.Errorf("macula: publish %s: resolve subscribers: %w", t, err)
 	}
-	return svc.send(ctx, t, data, ct, o.qos, p, now)
+	return svc.send(ctx, t, data, ct, qos, p, now)
 }
 
 // PublishLocal delivers payload on topic t to this node's subscriptions
