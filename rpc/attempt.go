@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
@@ -86,14 +89,40 @@ func (s *Service) runCast(r *Registration, inv *Invocation) {
 	}
 }
 
-// callRemote runs req on the remote provider c over one StreamRPC stream:
+// callRemote runs req on the remote provider c over a StreamRPC stream:
 // RpcCall out; RpcAccept (or an RpcError refusal) back; then, unless it is
 // a cast, RpcResult or RpcError. Until acceptance the attempt is bounded
 // by AcceptTimeout; after it, by ctx only. When ctx ends or the Service
 // closes, the stream is aborted, which cancels the handler's context on
 // the provider.
-func (s *Service) callRemote(ctx context.Context, c candidate, req *request) (rep *Reply, accepted bool, err error) {
-	acceptBy := time.Now().Add(s.cfg.AcceptTimeout)
+//
+// The stream is an idle one from an earlier call to c when the pool has
+// one, and goes back to the pool after a clean answer. A pooled stream
+// that fails before the provider can have read the call (the provider
+// closed it while it was idle, or its connection went) is replaced by a
+// new stream once, transparently.
+func (s *Service) callRemote(ctx context.Context, c candidate, req *request) (*Reply, bool, error) {
+	now := time.Now()
+	acceptBy := now.Add(s.cfg.AcceptTimeout)
+	if cs := s.pool.get(c.id, now); cs != nil {
+		rep, accepted, stale, err := s.exchange(ctx, cs, c, req, acceptBy)
+		if !stale {
+			return rep, accepted, err
+		}
+		s.pool.flush(c.id)
+		s.stats.staleStreams.Add(1)
+		s.log.Debug("idle rpc stream is gone, calling on a new one", zapProc(req.procedure), zapNode(c.id), zapErr(err))
+	}
+	cs, err := s.openStream(ctx, c, acceptBy)
+	if err != nil {
+		return nil, false, err
+	}
+	rep, accepted, _, err := s.exchange(ctx, cs, c, req, acceptBy)
+	return rep, accepted, err
+}
+
+// openStream opens a new call stream to c, connecting first if needed.
+func (s *Service) openStream(ctx context.Context, c candidate, acceptBy time.Time) (*callStream, error) {
 	if _, ok := s.cfg.Network.Peer(c.id); !ok {
 		addrs := c.addrs
 		if len(addrs) == 0 {
@@ -103,96 +132,148 @@ func (s *Service) callRemote(ctx context.Context, c candidate, req *request) (re
 		_, err := s.cfg.Network.Connect(cctx, c.id, addrs)
 		cancel()
 		if err != nil {
-			return nil, false, fmt.Errorf("connect to %s: %w", c.id.Short(), err)
+			return nil, fmt.Errorf("connect to %s: %w", c.id.Short(), err)
 		}
 	}
 	octx, cancel := context.WithDeadline(ctx, acceptBy)
 	st, err := s.cfg.Network.OpenStream(octx, c.id, protocol.StreamRPC)
 	cancel()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	finished := false
-	defer func() {
-		if !finished {
-			st.Abort(protocol.CodeCancelled)
+	cs := newCallStream(st, c.id)
+	if !s.pool.begin(cs) {
+		st.Abort(protocol.CodeShutdown)
+		return nil, ErrClosed
+	}
+	return cs, nil
+}
+
+// exchange runs one call on cs, which the pool has marked busy, and gives
+// cs back to the pool: for the next call after a clean answer, closed or
+// aborted otherwise. stale reports that cs had carried earlier calls and
+// failed before the provider can have read this one: nothing was written,
+// or the provider ended the stream without answering (it never does that
+// to a call it read), so the call was not accepted.
+func (s *Service) exchange(ctx context.Context, cs *callStream, c candidate, req *request, acceptBy time.Time) (rep *Reply, accepted, stale bool, err error) {
+	var stop func() bool
+	if ctx.Done() != nil {
+		cs.abortCtx = ctx
+		stop = context.AfterFunc(ctx, cs.abort)
+	}
+	rep, accepted, stale, reuse, err := s.roundTrip(ctx, cs, c, req, acceptBy)
+	if stop != nil {
+		if stop() {
+			cs.abortCtx = nil
+		} else {
+			// ctx ended: the stream is being aborted.
+			reuse = false
 		}
-	}()
-	stopCaller := context.AfterFunc(ctx, func() { st.Abort(abortCode(ctx)) })
-	defer stopCaller()
-	stopService := context.AfterFunc(s.ctx, func() { st.Abort(protocol.CodeShutdown) })
-	defer stopService()
+	}
+	s.pool.put(cs, reuse, time.Now())
+	return rep, accepted, stale, err
+}
+
+// roundTrip writes the call on cs and reads the answer. reuse reports a
+// stream left clean for another call; when it is false, roundTrip has
+// closed or aborted the stream.
+func (s *Service) roundTrip(ctx context.Context, cs *callStream, c candidate, req *request, acceptBy time.Time) (rep *Reply, accepted, stale, reuse bool, err error) {
+	st := cs.st
+	reused := cs.calls > 0
+	cs.calls++
+	if reused {
+		s.stats.reused.Add(1)
+	}
+	// gone tells whether an error before any answer means the provider
+	// cannot have read the call, on a reused stream.
+	gone := func(err error, wrote bool) bool {
+		if !reused || ctx.Err() != nil || s.ctx.Err() != nil {
+			return false
+		}
+		if !wrote {
+			return !errors.Is(err, os.ErrDeadlineExceeded)
+		}
+		var se *quic.StreamError
+		return errors.Is(err, io.EOF) || (errors.As(err, &se) && se.Remote)
+	}
 
 	id := s.nextID.Add(1)
-	call := &protocol.RpcCall{
-		CallId:      id,
-		Procedure:   req.procedure,
-		Args:        req.data,
-		ContentType: req.contentType,
-		Idempotent:  req.opts.idempotent,
-		Cast:        req.cast,
-	}
+	call := &cs.call
+	call.Reset()
+	call.CallId = id
+	call.Procedure = req.procedure
+	call.Args = req.data
+	call.ContentType = req.contentType
+	call.Idempotent = req.opts.idempotent
+	call.Cast = req.cast
 	if dl, ok := ctx.Deadline(); ok && !req.cast {
 		call.DeadlineUnixNano = dl.UnixNano()
 	}
+	cs.body.RpcCall = call
+	cs.out.Reset()
+	cs.out.Body = &cs.body
 	_ = st.SetDeadline(acceptBy)
-	if err := st.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_RpcCall{RpcCall: call}}); err != nil {
-		return nil, false, s.streamError(st, err, acceptBy)
+	werr := st.WriteFrame(&cs.out)
+	call.Args = nil // not kept while the stream idles
+	if werr != nil {
+		st.Abort(protocol.CodeCancelled)
+		return nil, false, gone(werr, false), false, s.streamError(st, werr, acceptBy)
 	}
-	var env protocol.Envelope
-	if err := st.ReadFrame(&env); err != nil {
-		return nil, false, s.streamError(st, err, acceptBy)
+	env := &cs.in
+	env.Reset()
+	if err := st.ReadFrame(env); err != nil {
+		st.Abort(protocol.CodeCancelled)
+		return nil, false, gone(err, true), false, s.streamError(st, err, acceptBy)
 	}
 	switch {
 	case env.GetRpcAccept() != nil && env.GetRpcAccept().GetCallId() == id:
 	case env.GetRpcError() != nil && env.GetRpcError().GetCallId() == id:
-		finished = true
 		_ = st.Close()
 		e := env.GetRpcError()
-		return nil, false, &RemoteError{Code: e.GetCode(), Message: e.GetMessage(), Provider: c.id}
+		return nil, false, false, false, &RemoteError{Code: e.GetCode(), Message: e.GetMessage(), Provider: c.id}
 	default:
 		st.Abort(protocol.CodeProtocol)
-		return nil, false, fmt.Errorf("%w: %s answered a call with %T", errProtocol, c.id.Short(), env.Body)
+		return nil, false, false, false, fmt.Errorf("%w: %s answered a call with %T", errProtocol, c.id.Short(), env.Body)
 	}
 	if req.cast {
-		finished = true
 		_ = st.Close()
-		return nil, true, nil
+		return nil, true, false, false, nil
 	}
-	_ = st.SetDeadline(time.Time{})
+	_ = st.SetReadDeadline(time.Time{})
 	env.Reset()
-	if err := st.ReadFrame(&env); err != nil {
-		return nil, true, s.streamError(st, err, time.Time{})
+	if err := st.ReadFrame(env); err != nil {
+		st.Abort(protocol.CodeCancelled)
+		return nil, true, false, false, s.streamError(st, err, time.Time{})
 	}
 	switch {
 	case env.GetRpcResult() != nil && env.GetRpcResult().GetCallId() == id:
-		finished = true
-		_ = st.Close()
 		r := env.GetRpcResult()
-		rep := &Reply{Data: r.GetData(), ContentType: r.GetContentType(), Provider: c.id}
+		env.Reset()
 		if err := s.checkResult(c.id, req.procedure, id, r); err != nil {
-			return nil, true, err
+			_ = st.Close()
+			return nil, true, false, false, err
 		}
+		rep := &Reply{Data: r.GetData(), ContentType: r.GetContentType(), Provider: c.id}
 		if len(r.GetSignature()) > 0 {
 			rep.Signer = c.id
 		}
-		return rep, true, nil
+		return rep, true, false, true, nil
 	case env.GetRpcError() != nil && env.GetRpcError().GetCallId() == id:
-		finished = true
-		_ = st.Close()
 		e := env.GetRpcError()
+		env.Reset()
 		code := e.GetCode()
 		switch code {
 		case protocol.CodeOK:
 			code = protocol.CodeInternal
 		case protocol.CodeShutdown:
 			// Not the handler's answer: the provider closed under it.
-			return nil, true, fmt.Errorf("%w: %s: %s", errProviderShutdown, c.id.Short(), e.GetMessage())
+			_ = st.Close()
+			return nil, true, false, false, fmt.Errorf("%w: %s: %s", errProviderShutdown, c.id.Short(), e.GetMessage())
 		}
-		return nil, true, &RemoteError{Code: code, Message: e.GetMessage(), Provider: c.id}
+		return nil, true, false, true, &RemoteError{Code: code, Message: e.GetMessage(), Provider: c.id}
 	default:
 		st.Abort(protocol.CodeProtocol)
-		return nil, true, fmt.Errorf("%w: %s answered a call with %T", errProtocol, c.id.Short(), env.Body)
+		return nil, true, false, false, fmt.Errorf("%w: %s answered a call with %T", errProtocol, c.id.Short(), env.Body)
 	}
 }
 

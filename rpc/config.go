@@ -59,6 +59,9 @@ const (
 	// DefaultFailureBackoff is how long a provider that failed an attempt
 	// is tried only after the others.
 	DefaultFailureBackoff = 10 * time.Second
+	// DefaultStreamIdleTimeout is how long a provider keeps a call
+	// stream open after answering, for the caller's next call.
+	DefaultStreamIdleTimeout = 30 * time.Second
 	// FrameOverhead is the room a call frame keeps for its other fields
 	// besides the arguments (procedure name, content type, identifiers):
 	// the largest payload is MaxFrameSize minus FrameOverhead.
@@ -115,6 +118,12 @@ type Config struct {
 	// not be reached, or was lost) is tried only after every other one;
 	// default [DefaultFailureBackoff].
 	FailureBackoff time.Duration
+	// StreamIdleTimeout is how long a provider keeps a caller's call
+	// stream open after answering a call on it, waiting for the caller's
+	// next call, before closing it. A caller keeps its streams to other
+	// nodes for the next calls for half as long (up to 64 per node).
+	// Default [DefaultStreamIdleTimeout].
+	StreamIdleTimeout time.Duration
 	// Version is reported by the built-in [HealthProcedure]; default
 	// transport.Software.
 	Version string
@@ -183,6 +192,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"AcceptTimeout", &cfg.AcceptTimeout, DefaultAcceptTimeout},
 		{"UnregisterTimeout", &cfg.UnregisterTimeout, DefaultUnregisterTimeout},
 		{"FailureBackoff", &cfg.FailureBackoff, DefaultFailureBackoff},
+		{"StreamIdleTimeout", &cfg.StreamIdleTimeout, DefaultStreamIdleTimeout},
 	} {
 		if *f.v < 0 {
 			return cfg, fmt.Errorf("%w: %s is %v", ErrInvalidConfig, f.name, *f.v)

@@ -20,12 +20,23 @@
 // [Service.Call] resolves the providers, orders them by a [Policy]
 // ([LocalFirst] by default: this node's own handler, called in process,
 // when it has one), and tries them in that order. Each attempt to a remote
-// provider is one protocol.StreamRPC stream:
+// provider is one exchange on a protocol.StreamRPC stream:
 //
 //	caller                          provider
 //	RpcCall{call_id, procedure, args, deadline, ...}  ->
 //	                        <-  RpcAccept{call_id}     (handler started)
 //	                        <-  RpcResult or RpcError
+//
+// Streams carry one call at a time but are reused: after a result, or a
+// handler's RpcError after RpcAccept, the provider waits on the stream
+// for the caller's next RpcCall, up to [Config].StreamIdleTimeout, and
+// closes it then; the caller keeps up to 64 such idle streams per
+// provider, for half its own StreamIdleTimeout, and closes them on
+// [Service.Close]. Every other ending (a refusal, a cast, cancellation,
+// a timeout, a broken protocol) ends the stream. A kept stream that turns
+// out closed before the provider could read the call is replaced by a new
+// one, once, transparently: the call was not accepted. Every message
+// carries the call's call_id.
 //
 // A provider refuses a call it cannot take with an RpcError instead of
 // RpcAccept (unknown procedure, over a concurrency limit, shutting down).
@@ -38,7 +49,8 @@
 // The caller's deadline travels in the call and bounds the handler's
 // context on the provider; when the caller's context ends, the caller
 // resets the stream, and the provider, which watches the stream while the
-// handler runs, cancels the handler's context. A call that runs out of
+// handler runs (the caller sends nothing during a call), cancels the
+// handler's context. A call that runs out of
 // time fails with an error matching both [ErrTimeout] and
 // context.DeadlineExceeded.
 //

@@ -22,6 +22,7 @@ type Service struct {
 	bal     *balancer
 	nextID  atomic.Uint64
 	stats   counters
+	pool    *streamPool // idle call streams to other nodes
 
 	// ctx is cancelled by Close; handlers' contexts derive from it.
 	ctx    context.Context
@@ -50,7 +51,8 @@ type Service struct {
 // Config defaults: MaxFrameSize protocol.DefaultMaxFrameSize, Policy
 // [LocalFirst], MaxAttempts [DefaultMaxAttempts], AcceptTimeout
 // [DefaultAcceptTimeout], UnregisterTimeout [DefaultUnregisterTimeout],
-// FailureBackoff [DefaultFailureBackoff], Version transport.Software,
+// FailureBackoff [DefaultFailureBackoff], StreamIdleTimeout
+// [DefaultStreamIdleTimeout], Version transport.Software,
 // Logger no-op; Addrs, RTT and Resolve may stay nil (see [Config]).
 func New(cfg Config) (*Service, error) {
 	cfg, err := cfg.withDefaults()
@@ -63,6 +65,7 @@ func New(cfg Config) (*Service, error) {
 		log:     cfg.Logger,
 		started: time.Now(),
 		bal:     newBalancer(cfg.FailureBackoff),
+		pool:    newStreamPool(cfg.StreamIdleTimeout / 2),
 		ctx:     ctx,
 		cancel:  cancel,
 		procs:   make(map[string]*procEntry),
@@ -80,7 +83,7 @@ func New(cfg Config) (*Service, error) {
 
 // Close stops serving calls: it removes the stream handler, cancels the
 // contexts of running handlers (and of casts), aborts this node's calls in
-// flight, and returns once every goroutine the Service started has ended,
+// flight, closes the call streams kept for later calls, and returns once every goroutine the Service started has ended,
 // which includes waiting for handlers to return. Later calls fail with
 // [ErrClosed]. Provider records are not withdrawn: the DHT and membership
 // take care of a node that goes away. Close is idempotent and always
@@ -93,6 +96,7 @@ func (s *Service) Close() error {
 	if first {
 		s.cfg.Network.Handle(protocol.StreamRPC, nil)
 		s.cancel()
+		s.pool.close()
 	}
 	s.wg.Wait()
 	return nil

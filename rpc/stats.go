@@ -12,7 +12,19 @@ type Stats struct {
 	// Failovers is the number of attempts beyond each call's first: calls
 	// that moved on to another provider.
 	Failovers uint64
-	// Received is the number of call streams peers opened to this node.
+	// Reused is how many of this node's attempts on other nodes went over
+	// a call stream kept from an earlier call to the same node, stale ones
+	// included.
+	Reused uint64
+	// StaleStreams is how many kept call streams were found closed by
+	// their provider (idle for too long) or gone with their connection
+	// when a call tried them; each such call went on over a new stream.
+	StaleStreams uint64
+	// Streams is the number of call streams peers opened to this node;
+	// each carries one call or more, one after the other.
+	Streams uint64
+	// Received is the number of calls peers sent to this node (a stream
+	// whose first frame is malformed or not a call counts as one).
 	Received uint64
 	// Refused is how many of Received were refused before acceptance:
 	// malformed, unknown procedure, over a limit, or arriving while
@@ -32,7 +44,8 @@ type Stats struct {
 // counters are the live values behind Stats.
 type counters struct {
 	calls, failed, failovers      atomic.Uint64
-	received, refused             atomic.Uint64
+	reused, staleStreams          atomic.Uint64
+	streams, received, refused    atomic.Uint64
 	served, handlerErrors, panics atomic.Uint64
 	badResults                    atomic.Uint64
 }
@@ -44,6 +57,9 @@ func (s *Service) Stats() Stats {
 		Calls:         c.calls.Load(),
 		Failed:        c.failed.Load(),
 		Failovers:     c.failovers.Load(),
+		Reused:        c.reused.Load(),
+		StaleStreams:  c.staleStreams.Load(),
+		Streams:       c.streams.Load(),
 		Received:      c.received.Load(),
 		Refused:       c.refused.Load(),
 		Served:        c.served.Load(),
