@@ -74,7 +74,7 @@ func mesh(t *testing.T, n int, mutate ...func(*Config)) []*node {
 }
 
 // startNode starts the stack on conn with identity id (a new one if nil).
-func startNode(t *testing.T, conn net.PacketConn, id *security.Identity, mutate ...func(*Config)) *node {
+func startNode(t testing.TB, conn net.PacketConn, id *security.Identity, mutate ...func(*Config)) *node {
 	t.Helper()
 	if id == nil {
 		var err error

@@ -15,29 +15,90 @@ import (
 	"github.com/org/macula/transport"
 )
 
+// maxAckBacklog bounds the encoded acks waiting for one stream; past it
+// acks are dropped (the publisher resends, and the event is acknowledged
+// again).
+const maxAckBacklog = 1 << 20
+
 // inStream is an event stream a publisher opened to this node; acks for
-// that publisher go back on the newest one.
+// that publisher go back on the newest one. Acks are queued, encoded, and
+// written by the stream's ack writer, as many as are waiting in one
+// write, so that handlers do not wait on the stream.
 type inStream struct {
-	s  *transport.Stream
-	mu sync.Mutex // serializes ack writes
+	s    *transport.Stream
+	kick chan struct{} // holds a token when acks went from none to some
+	done chan struct{} // closed when the stream is no longer read
+
+	mu   sync.Mutex
+	acks []byte // encoded ack frames waiting to be written
 }
 
+func newInStream(s *transport.Stream) *inStream {
+	return &inStream{s: s, kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// ack queues the acknowledgement of (pub, seq).
 func (in *inStream) ack(pub security.NodeID, seq uint64) {
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	_ = in.s.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_Ack{Ack: &protocol.Ack{Publisher: pub[:], Seq: seq}}})
+	if len(in.acks) >= maxAckBacklog {
+		in.mu.Unlock()
+		return
+	}
+	wake := len(in.acks) == 0
+	in.acks = appendAckFrame(in.acks, pub[:], seq)
+	in.mu.Unlock()
+	if wake {
+		select {
+		case in.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// writeAcks writes the queued acks until the stream is no longer read.
+func (in *inStream) writeAcks() {
+	var spare []byte
+	for {
+		select {
+		case <-in.kick:
+		case <-in.done:
+			return
+		}
+		in.mu.Lock()
+		b := in.acks
+		in.acks = spare[:0]
+		in.mu.Unlock()
+		if len(b) > 0 {
+			_ = in.s.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_, _ = in.s.Write(b)
+		}
+		if cap(b) <= maxBatch {
+			spare = b
+		} else {
+			spare = nil
+		}
+	}
 }
 
 // serveEvents reads the events a publisher sends on s and delivers them
 // to the local subscriptions, until the stream or the Service ends.
 func (svc *Service) serveEvents(ctx context.Context, s *transport.Stream) {
 	from := s.Peer()
-	in := &inStream{s: s}
+	in := newInStream(s)
 	if !svc.addInbound(from, in) {
 		s.Abort(protocol.CodeShutdown)
 		return
 	}
 	defer svc.removeInbound(from, in)
+	acksDone := make(chan struct{})
+	go func() {
+		defer close(acksDone)
+		in.writeAcks()
+	}()
+	defer func() {
+		close(in.done)
+		<-acksDone
+	}()
 	stop := context.AfterFunc(svc.ctx, func() { s.Abort(protocol.CodeShutdown) })
 	defer stop()
 	var env protocol.Envelope

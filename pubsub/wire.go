@@ -12,6 +12,10 @@ import (
 // that an event frame uses.
 const (
 	envelopeEvent protowire.Number = 13
+	envelopeAck   protowire.Number = 14
+
+	ackPublisher protowire.Number = 1
+	ackSeq       protowire.Number = 2
 
 	eventTopic        protowire.Number = 1
 	eventData         protowire.Number = 2
@@ -150,4 +154,29 @@ func (e *wireEvent) appendFrame(b []byte, maxFrame int) ([]byte, error) {
 func (e *wireEvent) frame(maxFrame int) ([]byte, error) {
 	_, n := frameSize(e.eventSize())
 	return e.appendFrame(make([]byte, 0, n), maxFrame)
+}
+
+// appendAckFrame appends Envelope{ack: Ack{publisher, seq}} as one frame
+// to b, byte for byte as protocol.AppendFrame encodes it.
+func appendAckFrame(b []byte, publisher []byte, seq uint64) []byte {
+	size := 0
+	if len(publisher) > 0 {
+		size += sizeLen(len(publisher))
+	}
+	if seq != 0 {
+		size += 1 + protowire.SizeVarint(seq)
+	}
+	env := protowire.SizeTag(envelopeAck) + protowire.SizeBytes(size)
+	b = protowire.AppendVarint(b, uint64(env))
+	b = protowire.AppendTag(b, envelopeAck, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	if len(publisher) > 0 {
+		b = protowire.AppendTag(b, ackPublisher, protowire.BytesType)
+		b = protowire.AppendBytes(b, publisher)
+	}
+	if seq != 0 {
+		b = protowire.AppendTag(b, ackSeq, protowire.VarintType)
+		b = protowire.AppendVarint(b, seq)
+	}
+	return b
 }

@@ -167,3 +167,18 @@ func BenchmarkEventFrame(b *testing.B) {
 		}
 	})
 }
+
+func TestAckFrameMatchesProto(t *testing.T) {
+	check := func(t require.TestingT, pub []byte, seq uint64) {
+		want, err := protocol.AppendFrame([]byte("x"), &protocol.Envelope{Body: &protocol.Envelope_Ack{Ack: &protocol.Ack{Publisher: pub, Seq: seq}}}, 0)
+		require.NoError(t, err)
+		require.Equal(t, want, appendAckFrame([]byte("x"), pub, seq))
+	}
+	check(t, bytes.Repeat([]byte{9}, 32), 1<<63)
+	check(t, nil, 0)
+	check(t, []byte{1}, 0)
+	check(t, nil, 1)
+	rapid.Check(t, func(t *rapid.T) {
+		check(t, rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, "pub"), rapid.Uint64().Draw(t, "seq"))
+	})
+}
