@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -191,7 +190,7 @@ func (s *Service) roundTrip(ctx context.Context, cs *callStream, c candidate, re
 			return false
 		}
 		if !wrote {
-			return !errors.Is(err, os.ErrDeadlineExceeded)
+			return true
 		}
 		var se *quic.StreamError
 		return errors.Is(err, io.EOF) || (errors.As(err, &se) && se.Remote)
@@ -212,18 +211,34 @@ func (s *Service) roundTrip(ctx context.Context, cs *callStream, c candidate, re
 	cs.body.RpcCall = call
 	cs.out.Reset()
 	cs.out.Body = &cs.body
-	_ = st.SetDeadline(acceptBy)
+	// Until acceptance the exchange is bounded by acceptBy: a timer of
+	// the stream's, reused from call to call, aborts the stream then
+	// (deadlines would cost a timer per read).
+	cs.armAccept(time.Until(acceptBy))
 	werr := st.WriteFrame(&cs.out)
 	call.Args = nil // not kept while the stream idles
-	if werr != nil {
-		st.Abort(protocol.CodeCancelled)
-		return nil, false, gone(werr, false), false, s.streamError(st, werr, acceptBy)
-	}
 	env := &cs.in
 	env.Reset()
-	if err := st.ReadFrame(env); err != nil {
+	var rerr error
+	if werr == nil {
+		rerr = st.ReadFrame(env)
+	}
+	if !cs.acceptTimer.Stop() {
+		// The timer fired, or is firing: the stream is aborted.
+		if werr == nil && rerr == nil && env.GetRpcAccept() != nil {
+			return nil, true, false, false, fmt.Errorf("provider %s accepted the call after the accept timeout of %v", st.Peer().Short(), s.cfg.AcceptTimeout)
+		}
+		// Not wrapped: the caller's deadline did not pass, the provider
+		// was slow.
+		return nil, false, false, false, fmt.Errorf("provider %s did not accept the call within %v", st.Peer().Short(), s.cfg.AcceptTimeout)
+	}
+	if werr != nil {
 		st.Abort(protocol.CodeCancelled)
-		return nil, false, gone(err, true), false, s.streamError(st, err, acceptBy)
+		return nil, false, gone(werr, false), false, s.streamError(st, werr)
+	}
+	if rerr != nil {
+		st.Abort(protocol.CodeCancelled)
+		return nil, false, gone(rerr, true), false, s.streamError(st, rerr)
 	}
 	switch {
 	case env.GetRpcAccept() != nil && env.GetRpcAccept().GetCallId() == id:
@@ -239,22 +254,23 @@ func (s *Service) roundTrip(ctx context.Context, cs *callStream, c candidate, re
 		_ = st.Close()
 		return nil, true, false, false, nil
 	}
-	_ = st.SetReadDeadline(time.Time{})
 	env.Reset()
 	if err := st.ReadFrame(env); err != nil {
 		st.Abort(protocol.CodeCancelled)
-		return nil, true, false, false, s.streamError(st, err, time.Time{})
+		return nil, true, false, false, s.streamError(st, err)
 	}
 	switch {
 	case env.GetRpcResult() != nil && env.GetRpcResult().GetCallId() == id:
 		r := env.GetRpcResult()
 		env.Reset()
-		if err := s.checkResult(c.id, req.procedure, id, r); err != nil {
+		err := s.checkResult(c.id, req.procedure, id, r)
+		rep := &Reply{Data: r.GetData(), ContentType: r.GetContentType(), Provider: c.id}
+		signed := len(r.GetSignature()) > 0
+		if err != nil {
 			_ = st.Close()
 			return nil, true, false, false, err
 		}
-		rep := &Reply{Data: r.GetData(), ContentType: r.GetContentType(), Provider: c.id}
-		if len(r.GetSignature()) > 0 {
+		if signed {
 			rep.Signer = c.id
 		}
 		return rep, true, false, true, nil
@@ -300,14 +316,8 @@ func (s *Service) checkResult(provider security.NodeID, procedure string, id uin
 	return err
 }
 
-// streamError describes a failed read or write on a call's stream; a
-// deadline at acceptBy means the provider did not accept in time.
-func (s *Service) streamError(st *transport.Stream, err error, acceptBy time.Time) error {
-	if !acceptBy.IsZero() && !time.Now().Before(acceptBy) && errors.Is(err, os.ErrDeadlineExceeded) {
-		// Not wrapped: the caller's deadline did not pass, the provider
-		// was slow.
-		return fmt.Errorf("provider %s did not accept the call within %v", st.Peer().Short(), s.cfg.AcceptTimeout)
-	}
+// streamError describes a failed read or write on a call's stream.
+func (s *Service) streamError(st *transport.Stream, err error) error {
 	if code, ok := transport.StreamCode(err); ok {
 		return fmt.Errorf("stream to %s ended with %s: %w", st.Peer().Short(), codeName(code), err)
 	}

@@ -107,10 +107,14 @@ func (s *Service) prepare(procedure string, args any, cast bool, opts []CallOpti
 		reserved:  topic.IsReserved(procedure),
 		opts:      callOptions{policy: s.cfg.Policy, maxAttempts: s.cfg.MaxAttempts},
 	}
-	for _, opt := range opts {
-		if err := opt(&req.opts); err != nil {
-			return nil, err
+	if len(opts) > 0 {
+		o := req.opts // escapes to the options, only when there are some
+		for _, opt := range opts {
+			if err := opt(&o); err != nil {
+				return nil, err
+			}
 		}
+		req.opts = o
 	}
 	var err error
 	req.data, req.contentType, err = codec.Encode(args)
@@ -143,7 +147,9 @@ func (s *Service) callAny(ctx context.Context, req *request) (*Reply, error) {
 		// refuse the call.
 		cands = []candidate{{id: s.cfg.Self, local: true}}
 	}
-	var tried []security.NodeID
+	// tried is cloned into errors, so that it can stay on the stack.
+	var triedBuf [4]security.NodeID
+	tried := triedBuf[:0]
 	var last error
 	next := 0
 	for len(tried) < req.opts.maxAttempts {
@@ -155,7 +161,7 @@ func (s *Service) callAny(ctx context.Context, req *request) (*Reply, error) {
 			more, err := s.remoteProviders(ctx, req.procedure)
 			if err != nil {
 				if ctx.Err() != nil || s.ctx.Err() != nil || len(tried) == 0 {
-					return nil, s.stopped(ctx, req, tried, fmt.Errorf("find providers: %w", err), false)
+					return nil, s.stopped(ctx, req, slices.Clone(tried), fmt.Errorf("find providers: %w", err), false)
 				}
 				break
 			}
@@ -163,7 +169,11 @@ func (s *Service) callAny(ctx context.Context, req *request) (*Reply, error) {
 				more = append(more, candidate{id: s.cfg.Self, local: true})
 				slices.SortFunc(more, func(a, b candidate) int { return a.id.Compare(b.id) })
 			}
-			cands = append(cands, s.bal.order(req.procedure, req.opts.policy, more, s.rtt)...)
+			if ordered := s.bal.order(req.procedure, req.opts.policy, more, s.rtt); len(cands) == 0 {
+				cands = ordered
+			} else {
+				cands = append(cands, ordered...)
+			}
 			if next == len(cands) {
 				break
 			}
@@ -179,7 +189,7 @@ func (s *Service) callAny(ctx context.Context, req *request) (*Reply, error) {
 			return rep, nil
 		}
 		if ctx.Err() != nil || s.ctx.Err() != nil || !retryable(err, accepted, req.opts.idempotent) {
-			return nil, s.stopped(ctx, req, tried, err, accepted)
+			return nil, s.stopped(ctx, req, slices.Clone(tried), err, accepted)
 		}
 		s.log.Debug("rpc attempt failed, trying the next provider", zapProc(req.procedure), zapNode(c.id), zapErr(err))
 		last = err
@@ -187,7 +197,7 @@ func (s *Service) callAny(ctx context.Context, req *request) (*Reply, error) {
 	if len(tried) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNoProvider, req.procedure)
 	}
-	return nil, &CallError{Procedure: req.procedure, Tried: tried, Err: fmt.Errorf("%w: %w", ErrUnavailable, last)}
+	return nil, &CallError{Procedure: req.procedure, Tried: slices.Clone(tried), Err: fmt.Errorf("%w: %w", ErrUnavailable, last)}
 }
 
 // retryable reports whether a call whose attempt failed with err may move
@@ -243,13 +253,18 @@ func (s *Service) attempt(ctx context.Context, c candidate, req *request) (rep *
 		return s.callLocal(ctx, req)
 	}
 	rep, accepted, err = s.callRemote(ctx, c, req)
-	var re *RemoteError
 	switch {
 	case err == nil:
 		s.bal.succeed(c.id)
-	case ctx.Err() != nil || s.ctx.Err() != nil || errors.As(err, &re):
+	case ctx.Err() != nil || s.ctx.Err() != nil || isRemote(err):
 	default:
 		s.bal.fail(c.id)
 	}
 	return rep, accepted, err
+}
+
+// isRemote reports whether err is, or wraps, a *RemoteError.
+func isRemote(err error) bool {
+	var re *RemoteError
+	return errors.As(err, &re)
 }

@@ -34,6 +34,18 @@ type callStream struct {
 	// stream with the code telling the provider why abortCtx ended.
 	abortCtx context.Context
 	abort    func()
+	// acceptTimer aborts the stream when the provider does not accept a
+	// call in time.
+	acceptTimer *time.Timer
+}
+
+// armAccept starts acceptTimer for d; stop it with acceptTimer.Stop.
+func (cs *callStream) armAccept(d time.Duration) {
+	if cs.acceptTimer == nil {
+		cs.acceptTimer = time.AfterFunc(d, func() { cs.st.Abort(protocol.CodeCancelled) })
+		return
+	}
+	cs.acceptTimer.Reset(d)
 }
 
 func newCallStream(st *transport.Stream, peer security.NodeID) *callStream {

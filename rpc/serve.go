@@ -46,6 +46,7 @@ func (s *Service) serveStream(_ context.Context, st *transport.Stream) {
 	stop := context.AfterFunc(s.ctx, func() { _ = st.SetReadDeadline(time.Now()) })
 	defer func() {
 		stop()
+		ss.stopIdle()
 		close(ss.next)
 		_ = st.Close()
 		<-ss.done
@@ -63,6 +64,12 @@ func (s *Service) serveStream(_ context.Context, st *transport.Stream) {
 				s.stats.refused.Add(1)
 				s.log.Debug("bad rpc call frame", zapNode(st.Peer()), zapErr(err))
 			}
+			return
+		}
+		if !ss.stopIdle() {
+			// Idle for too long, and closing: the call is dropped
+			// unanswered, so the caller knows that it was not accepted
+			// and sends it again on another stream.
 			return
 		}
 		s.stats.received.Add(1)
@@ -91,6 +98,8 @@ type serverStream struct {
 	done   chan struct{} // closed when the reader returns
 	// idle is false while a call is between its acceptance and its answer.
 	idle atomic.Bool
+	// idleTimer ends the stream after StreamIdleTimeout without a call.
+	idleTimer *time.Timer
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // the running handler's
@@ -256,7 +265,6 @@ func (s *Service) serveCall(ss *serverStream) bool {
 	}
 	// From here, a frame is the caller's next call.
 	ss.idle.Store(true)
-	s.setReadDeadline(st, time.Now().Add(s.cfg.StreamIdleTimeout))
 	_ = st.SetWriteDeadline(time.Now().Add(answerTimeout))
 	err := st.WriteFrame(out)
 	ss.result.Data, ss.result.Signature = nil, nil // not kept while the stream idles
@@ -264,7 +272,29 @@ func (s *Service) serveCall(ss *serverStream) bool {
 		s.log.Debug("cannot answer rpc call", zapProc(inv.Procedure), zapNode(inv.Caller), zap.Error(err))
 		return false
 	}
-	return rerr == nil || rerr.Code != protocol.CodeShutdown
+	if rerr != nil && rerr.Code == protocol.CodeShutdown {
+		return false
+	}
+	ss.armIdle(s.cfg.StreamIdleTimeout)
+	return true
+}
+
+// armIdle starts the idle timer, which ends the reader's wait for the
+// next call after d. A read deadline would cost a timer per read; this
+// one is reused from call to call.
+func (ss *serverStream) armIdle(d time.Duration) {
+	if ss.idleTimer == nil {
+		ss.idleTimer = time.AfterFunc(d, func() { _ = ss.st.SetReadDeadline(time.Now()) })
+		return
+	}
+	ss.idleTimer.Reset(d)
+}
+
+// stopIdle stops the idle timer; false when it has fired, and the stream
+// is ending: the next call must not be served then, its read could be cut
+// short.
+func (ss *serverStream) stopIdle() bool {
+	return ss.idleTimer == nil || ss.idleTimer.Stop()
 }
 
 // setReadDeadline sets st's read deadline, unless the Service is closing:
