@@ -17,15 +17,36 @@ type registry struct {
 	subs    []*Subscription
 	groupRR map[string]uint64
 	gen     atomic.Uint64 // bumped by every add and remove, under mu
+	// matches caches, per topic, the subscriptions whose pattern sees
+	// it; emptied by every add and remove.
+	matches map[string]*topicSubs
 }
 
-func newRegistry() *registry { return &registry{groupRR: make(map[string]uint64)} }
+// maxMatches bounds the topics whose subscriptions are cached.
+const maxMatches = 1024
+
+// topicSubs are the subscriptions that see one topic: those without a
+// group, and the members of each group, in subscription order.
+type topicSubs struct {
+	plain  []*Subscription
+	groups []groupSubs
+}
+
+type groupSubs struct {
+	name    string
+	members []*Subscription
+}
+
+func newRegistry() *registry {
+	return &registry{groupRR: make(map[string]uint64), matches: make(map[string]*topicSubs)}
+}
 
 func (r *registry) add(s *Subscription) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.subs = append(r.subs, s)
 	r.gen.Add(1)
+	clear(r.matches)
 }
 
 func (r *registry) remove(s *Subscription) bool {
@@ -37,6 +58,7 @@ func (r *registry) remove(s *Subscription) bool {
 	}
 	r.subs = slices.Delete(r.subs, i, i+1)
 	r.gen.Add(1)
+	clear(r.matches)
 	return true
 }
 
@@ -58,22 +80,48 @@ func sees(pattern, t string) bool {
 	return topic.Match(pattern, t)
 }
 
-// localGroups returns the queue groups with a local member whose pattern
-// matches t, and whether a subscription without a group matches.
-func (r *registry) localInterest(t string) (plain bool, groups []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// matchLocked returns the subscriptions that see t, from the cache when
+// it has them. r.mu must be held.
+func (r *registry) matchLocked(t string) *topicSubs {
+	if m, ok := r.matches[t]; ok {
+		return m
+	}
+	m := &topicSubs{}
 	for _, s := range r.subs {
 		if !sees(s.pattern, t) {
 			continue
 		}
 		if s.group == "" {
-			plain = true
-		} else if !slices.Contains(groups, s.group) {
-			groups = append(groups, s.group)
+			m.plain = append(m.plain, s)
+			continue
+		}
+		i := slices.IndexFunc(m.groups, func(g groupSubs) bool { return g.name == s.group })
+		if i < 0 {
+			m.groups = append(m.groups, groupSubs{name: s.group})
+			i = len(m.groups) - 1
+		}
+		m.groups[i].members = append(m.groups[i].members, s)
+	}
+	if len(r.matches) >= maxMatches {
+		for k := range r.matches { // one at random
+			delete(r.matches, k)
+			break
 		}
 	}
-	return plain, groups
+	r.matches[t] = m
+	return m
+}
+
+// localInterest returns the queue groups with a local member whose
+// pattern sees t, and whether a subscription without a group sees it.
+func (r *registry) localInterest(t string) (plain bool, groups []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.matchLocked(t)
+	for _, g := range m.groups {
+		groups = append(groups, g.name)
+	}
+	return len(m.plain) > 0, groups
 }
 
 // deliver hands ev to every matching subscription without a group and to
@@ -87,26 +135,19 @@ func (r *registry) localInterest(t string) (plain bool, groups []string) {
 func (r *registry) deliver(ev *Event, groups []string, done func()) (int, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var chosen []*Subscription
-	var members map[string][]*Subscription
-	for _, s := range r.subs {
-		if !sees(s.pattern, ev.Topic) {
-			continue
-		}
-		switch {
-		case s.group == "":
-			chosen = append(chosen, s)
-		case slices.Contains(groups, s.group):
-			if members == nil {
-				members = make(map[string][]*Subscription)
+	m := r.matchLocked(ev.Topic)
+	chosen := m.plain
+	if len(groups) > 0 && len(m.groups) > 0 {
+		var buf [8]*Subscription
+		chosen = append(buf[:0], m.plain...)
+		for _, g := range m.groups {
+			if !slices.Contains(groups, g.name) {
+				continue
 			}
-			members[s.group] = append(members[s.group], s)
+			n := r.groupRR[g.name]
+			r.groupRR[g.name] = n + 1
+			chosen = append(chosen, g.members[n%uint64(len(g.members))])
 		}
-	}
-	for g, ms := range members {
-		n := r.groupRR[g]
-		r.groupRR[g] = n + 1
-		chosen = append(chosen, ms[n%uint64(len(ms))])
 	}
 	if done == nil {
 		for _, s := range chosen {
