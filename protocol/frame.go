@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -89,9 +90,11 @@ func AppendFrame(b []byte, env *Envelope, maxSize int) ([]byte, error) {
 // buffers its reader, so it may read past the last frame it returns. A
 // FrameReader is not safe for concurrent use.
 type FrameReader struct {
-	br   *bufio.Reader
-	opts protodelim.UnmarshalOptions
-	err  error // sticky: once set, every ReadFrame returns it
+	br      *bufio.Reader
+	opts    protodelim.UnmarshalOptions
+	maxSize int
+	pending int   // bytes of the last raw frame, still in br, to discard
+	err     error // sticky: once set, every ReadFrame returns it
 }
 
 // NewFrameReader returns a FrameReader reading frames from r whose encoded
@@ -99,7 +102,8 @@ type FrameReader struct {
 // [DefaultMaxFrameSize].
 func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
 	return &FrameReader{
-		br: bufio.NewReaderSize(r, readBufferSize),
+		br:      bufio.NewReaderSize(r, readBufferSize),
+		maxSize: frameLimit(maxSize),
 		opts: protodelim.UnmarshalOptions{
 			// ReadFrame resets env itself, so that env is empty on error.
 			UnmarshalOptions: proto.UnmarshalOptions{Merge: true},
@@ -129,6 +133,7 @@ func NewFrameReader(r io.Reader, maxSize int) *FrameReader {
 // every later call returns the same error.
 func (fr *FrameReader) ReadFrame(env *Envelope) error {
 	proto.Reset(env)
+	fr.discardPending()
 	if fr.err != nil {
 		return fr.err
 	}
@@ -141,6 +146,83 @@ func (fr *FrameReader) ReadFrame(env *Envelope) error {
 		return unknownMessage(env)
 	}
 	return nil
+}
+
+// ReadRawFrame reads the next frame without decoding it and returns the
+// encoded Envelope. The bytes stay valid until the next call to ReadFrame
+// or ReadRawFrame; a frame that fits the read buffer is not copied. It
+// returns the errors of ReadFrame that need no decoding: [io.EOF],
+// [io.ErrUnexpectedEOF], [ErrFrameTooLarge], [ErrMalformedFrame] for a
+// bad length prefix, and the underlying reader's errors; after one, every
+// later call returns it. Decoding, and so ErrMalformedFrame for a bad body
+// and [ErrUnknownMessage], is the caller's: see [EventDecoder].
+func (fr *FrameReader) ReadRawFrame() ([]byte, error) {
+	fr.discardPending()
+	if fr.err != nil {
+		return nil, fr.err
+	}
+	size, err := fr.readLength()
+	if err != nil {
+		fr.err = err
+		return nil, err
+	}
+	if size <= uint64(fr.br.Size()) {
+		b, err := fr.br.Peek(int(size))
+		if err != nil {
+			fr.err = eofInFrame(err)
+			return nil, fr.err
+		}
+		fr.pending = int(size)
+		return b, nil
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(fr.br, b); err != nil {
+		fr.err = eofInFrame(err)
+		return nil, fr.err
+	}
+	return b, nil
+}
+
+// readLength reads a frame's length prefix and checks it against the
+// limit.
+func (fr *FrameReader) readLength() (uint64, error) {
+	var size uint64
+	for i := range binary.MaxVarintLen64 {
+		c, err := fr.br.ReadByte()
+		if err != nil {
+			if i == 0 {
+				return 0, err // io.EOF between frames is a clean end
+			}
+			return 0, eofInFrame(err)
+		}
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			break
+		}
+		size |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			if size > uint64(fr.maxSize) {
+				return 0, fmt.Errorf("%w: length prefix %d, limit %d", ErrFrameTooLarge, size, fr.maxSize)
+			}
+			return size, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: length prefix overflows 64 bits", ErrMalformedFrame)
+}
+
+// discardPending drops the last raw frame from the read buffer.
+func (fr *FrameReader) discardPending() {
+	if fr.pending > 0 {
+		_, _ = fr.br.Discard(fr.pending)
+		fr.pending = 0
+	}
+}
+
+// eofInFrame turns an io.EOF inside a frame into io.ErrUnexpectedEOF.
+func eofInFrame(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // classify maps an error from protodelim to this package's errors.

@@ -56,6 +56,12 @@ func (s *Stream) ReadFrame(env *protocol.Envelope) error {
 		}
 		return streamErr(err)
 	}
+	return s.admitFrame()
+}
+
+// admitFrame takes a frame from the peer's frame-rate bucket, or refuses
+// it: the stream is aborted with CodeRateLimited.
+func (s *Stream) admitFrame() error {
 	if !s.pc.allowFrame() {
 		s.Abort(protocol.CodeRateLimited)
 		s.pc.limitExceeded(LimitFrameRate)
@@ -63,6 +69,37 @@ func (s *Stream) ReadFrame(env *protocol.Envelope) error {
 			ErrRateLimited, s.peer.Short(), s.pc.t.cfg.FrameRate, s.pc.t.cfg.FrameBurst)
 	}
 	return nil
+}
+
+// ReadRawFrame is ReadFrame without the decoding: it returns the frame's
+// encoded Envelope, valid until the next read on the stream, for a reader
+// that decodes its busiest messages itself (see protocol.EventDecoder).
+// Framing errors (too large, bad length prefix) abort the stream and are
+// reported as in ReadFrame, and the frame counts against the peer's frame
+// rate. A body the caller cannot decode, or of a type it does not expect,
+// is the caller's to refuse with Violation.
+func (s *Stream) ReadRawFrame() ([]byte, error) {
+	b, err := s.reader.ReadRawFrame()
+	if err != nil {
+		if isFrameError(err) {
+			s.Abort(protocol.CodeOf(err))
+			s.pc.violation(err)
+		}
+		return nil, streamErr(err)
+	}
+	if err := s.admitFrame(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Violation aborts the stream for a frame that breaks the protocol, with
+// the code of err (errors.Is-able against protocol.ErrMalformedFrame,
+// ErrUnknownMessage, ...), and reports the peer as ReadFrame does for the
+// frames it decodes (Config.OnViolation). For callers of ReadRawFrame.
+func (s *Stream) Violation(err error) {
+	s.Abort(protocol.CodeOf(err))
+	s.pc.violation(err)
 }
 
 // WriteFrame writes one frame. A frame over the maximum frame size returns an
