@@ -143,6 +143,9 @@ func TestPubSubDeadSubscriberIsNoLongerSentTo(t *testing.T) {
 			mem, ok := pub.Member(deadID)
 			return ok && mem.State != macula.MemberAlive
 		}), "the publisher learns that the subscriber died")
+		// The node hides the dead member's records from its watch of
+		// membership, on its own goroutine: let it run.
+		synctest.Wait()
 		// From then on, each event goes to the live subscriber only.
 		before := pub.PubSubStats().Sent
 		for i := 1; i <= 10; i++ {
