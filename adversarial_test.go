@@ -572,6 +572,8 @@ func TestAdversarial(t *testing.T) {
 	require.Positive(t, abuse.Records.Unauthorized)
 	require.Positive(t, abuse.Records.BadSignature)
 	require.Positive(t, abuse.Records.Expired)
+	require.Less(t, f.auditCount(t, "rate_limited", rogueID), 10,
+		"floods are audited about once a second, not once per refused stream or store (refused stores: %d)", abuse.Records.RateLimited)
 	_, err = macula.New(macula.WithACL(nil))
 	require.ErrorIs(t, err, macula.ErrInvalidOption)
 	_, err = f.guarded.Ping(ctx, f.rogueID.ID())

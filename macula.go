@@ -74,6 +74,7 @@ type Node struct {
 	log        *zap.Logger
 	advertise  []string
 	audit      *security.Auditor                // nil without WithAuditLog: a no-op
+	recordLog  auditThrottle                    // paces the audit of refused DHT records
 	self       atomic.Pointer[security.Subject] // this node to its own ACL
 
 	discoveryRunner   *discovery.Runner

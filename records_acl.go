@@ -3,6 +3,8 @@ package macula
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -96,8 +98,72 @@ func (n *Node) auditRecordRefused(from routing.Contact, rec *routing.Record, err
 		ev.Name = rec.Kind + "/" + rec.Name
 		ev.Action, _, _ = recordActions(rec)
 	}
+	if ev.Kind == security.AuditRateLimited {
+		// A peer over its store rate is flooding by definition: one record
+		// a second is enough to say so.
+		held, ok := n.recordLog.admit(from.ID, ev.Kind, time.Now())
+		if !ok {
+			return
+		}
+		if held > 0 {
+			ev.Reason = fmt.Sprintf("%s (and %d more refused since the last record)", ev.Reason, held)
+		}
+	}
 	if p, ok := n.tr.Peer(from.ID); ok {
 		ev.RemoteAddr = p.RemoteAddr.String()
 	}
 	n.audit.Record(ev)
+}
+
+// auditThrottle lets through at most one audit record per second per
+// peer and kind, so that a peer flooding the DHT with STOREs cannot flood
+// the audit log (and push other records out of its queue); the next record
+// says how many were held back.
+type auditThrottle struct {
+	mu    sync.Mutex
+	peers map[auditKey]*auditPace
+}
+
+type auditKey struct {
+	peer security.NodeID
+	kind security.AuditKind
+}
+
+type auditPace struct {
+	next time.Time // no record before then
+	held int       // records held back since the last one
+}
+
+// maxThrottled bounds the throttle's memory; past it, paces of peers
+// quiet for a second are dropped.
+const maxThrottled = 4096
+
+// admit reports whether a record of kind about peer goes out at now, and
+// how many were held back before it.
+func (a *auditThrottle) admit(peer security.NodeID, kind security.AuditKind, now time.Time) (int, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.peers == nil {
+		a.peers = make(map[auditKey]*auditPace)
+	}
+	k := auditKey{peer, kind}
+	p := a.peers[k]
+	if p == nil {
+		if len(a.peers) >= maxThrottled {
+			for key, q := range a.peers {
+				if now.After(q.next) {
+					delete(a.peers, key)
+				}
+			}
+		}
+		p = &auditPace{}
+		a.peers[k] = p
+	}
+	if now.Before(p.next) {
+		p.held++
+		return 0, false
+	}
+	held := p.held
+	p.held, p.next = 0, now.Add(time.Second)
+	return held, true
 }
