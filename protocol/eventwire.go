@@ -10,22 +10,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// Field numbers the EventDecoder reads, as in macula.proto.
-const (
-	envelopeEventField = 13
-
-	eventTopic        = 1
-	eventData         = 2
-	eventContentType  = 3
-	eventPublisher    = 4
-	eventSeq          = 5
-	eventTime         = 6
-	eventQoS          = 7
-	eventSignature    = 8
-	eventQueueGroups  = 9
-	eventPublisherKey = 10
-)
-
 // EventDecoder decodes event frames (from [FrameReader.ReadRawFrame])
 // without protobuf reflection, for the receiving end of a busy event
 // stream. It keeps the last topic and content type, so a stream of events
@@ -55,7 +39,7 @@ func (d *EventDecoder) Decode(b []byte, ev *Event) (bool, error) {
 			return false, malformed(fmt.Errorf("field number %d", num))
 		}
 		b = b[n:]
-		if num == envelopeEventField && typ == protowire.BytesType {
+		if num == FieldEnvelopeEvent && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return false, malformed(protowire.ParseError(n))
@@ -103,7 +87,7 @@ func (d *EventDecoder) decodeEvent(b []byte, ev *Event) error {
 		}
 		b = b[n:]
 		switch {
-		case typ == protowire.BytesType && num >= eventTopic && num <= eventPublisherKey && num != eventSeq && num != eventTime && num != eventQoS:
+		case typ == protowire.BytesType && num >= FieldEventTopic && num <= FieldEventPublisherKey && num != FieldEventSeq && num != FieldEventTimeUnixNano && num != FieldEventQoS:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return malformed(protowire.ParseError(n))
@@ -112,16 +96,16 @@ func (d *EventDecoder) decodeEvent(b []byte, ev *Event) error {
 			if err := d.setBytes(ev, num, v); err != nil {
 				return err
 			}
-		case typ == protowire.VarintType && (num == eventSeq || num == eventTime || num == eventQoS):
+		case typ == protowire.VarintType && (num == FieldEventSeq || num == FieldEventTimeUnixNano || num == FieldEventQoS):
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return malformed(protowire.ParseError(n))
 			}
 			b = b[n:]
 			switch num {
-			case eventSeq:
+			case FieldEventSeq:
 				ev.Seq = v
-			case eventTime:
+			case FieldEventTimeUnixNano:
 				ev.TimeUnixNano = int64(v)
 			default:
 				ev.Qos = QoS(int32(v))
@@ -140,22 +124,22 @@ func (d *EventDecoder) decodeEvent(b []byte, ev *Event) error {
 // setBytes sets the length-delimited field num of ev to v.
 func (d *EventDecoder) setBytes(ev *Event, num protowire.Number, v []byte) error {
 	switch num {
-	case eventTopic:
+	case FieldEventTopic:
 		ev.Topic = intern(&d.topic, v)
-	case eventContentType:
+	case FieldEventContentType:
 		ev.ContentType = intern(&d.contentType, v)
-	case eventQueueGroups:
+	case FieldEventQueueGroups:
 		ev.QueueGroups = append(ev.QueueGroups, string(v))
-	case eventData:
+	case FieldEventData:
 		ev.Data = bytes.Clone(v)
-	case eventPublisher:
+	case FieldEventPublisher:
 		ev.Publisher = v
-	case eventSignature:
+	case FieldEventSignature:
 		ev.Signature = v
-	case eventPublisherKey:
+	case FieldEventPublisherKey:
 		ev.PublisherKey = v
 	}
-	if (num == eventTopic || num == eventContentType || num == eventQueueGroups) && !utf8.Valid(v) {
+	if (num == FieldEventTopic || num == FieldEventContentType || num == FieldEventQueueGroups) && !utf8.Valid(v) {
 		return fmt.Errorf("%w: field %d of an event is not UTF-8", ErrMalformedFrame, num)
 	}
 	return nil

@@ -8,27 +8,6 @@ import (
 	"github.com/org/macula/protocol"
 )
 
-// Field numbers of protocol.Envelope and protocol.Event (macula.proto)
-// that an event frame uses.
-const (
-	envelopeEvent protowire.Number = 13
-	envelopeAck   protowire.Number = 14
-
-	ackPublisher protowire.Number = 1
-	ackSeq       protowire.Number = 2
-
-	eventTopic        protowire.Number = 1
-	eventData         protowire.Number = 2
-	eventContentType  protowire.Number = 3
-	eventPublisher    protowire.Number = 4
-	eventSeq          protowire.Number = 5
-	eventTimeUnixNano protowire.Number = 6
-	eventQoS          protowire.Number = 7
-	eventSignature    protowire.Number = 8
-	eventQueueGroups  protowire.Number = 9
-	eventPublisherKey protowire.Number = 10
-)
-
 // wireEvent is an event to encode as an event-stream frame: the fields of
 // protocol.Event, encoded without reflection and byte for byte as
 // proto.Marshal encodes them (fields in number order, zero values left
@@ -90,7 +69,7 @@ func (e *wireEvent) eventSize() int {
 // frameSize returns the size of the encoded Envelope and of the whole
 // frame (with its length prefix) for an Event of eventSize bytes.
 func frameSize(eventSize int) (envelope, frame int) {
-	envelope = protowire.SizeTag(envelopeEvent) + protowire.SizeBytes(eventSize)
+	envelope = protowire.SizeTag(protocol.FieldEnvelopeEvent) + protowire.SizeBytes(eventSize)
 	return envelope, protowire.SizeVarint(uint64(envelope)) + envelope
 }
 
@@ -104,46 +83,46 @@ func (e *wireEvent) appendFrame(b []byte, maxFrame int) ([]byte, error) {
 		return b, fmt.Errorf("%w: %w: envelope of %d bytes, limit %d", ErrMessageTooLarge, protocol.ErrFrameTooLarge, env, maxFrame)
 	}
 	b = protowire.AppendVarint(b, uint64(env))
-	b = protowire.AppendTag(b, envelopeEvent, protowire.BytesType)
+	b = protowire.AppendTag(b, protocol.FieldEnvelopeEvent, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
 	if len(e.topic) > 0 {
-		b = protowire.AppendTag(b, eventTopic, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldEventTopic, protowire.BytesType)
 		b = protowire.AppendString(b, e.topic)
 	}
 	if len(e.data) > 0 {
-		b = protowire.AppendTag(b, eventData, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldEventData, protowire.BytesType)
 		b = protowire.AppendBytes(b, e.data)
 	}
 	if len(e.contentType) > 0 {
-		b = protowire.AppendTag(b, eventContentType, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldEventContentType, protowire.BytesType)
 		b = protowire.AppendString(b, e.contentType)
 	}
 	if len(e.publisher) > 0 {
-		b = protowire.AppendTag(b, eventPublisher, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldEventPublisher, protowire.BytesType)
 		b = protowire.AppendBytes(b, e.publisher)
 	}
 	if e.seq != 0 {
-		b = protowire.AppendTag(b, eventSeq, protowire.VarintType)
+		b = protowire.AppendTag(b, protocol.FieldEventSeq, protowire.VarintType)
 		b = protowire.AppendVarint(b, e.seq)
 	}
 	if e.timeUnixNano != 0 {
-		b = protowire.AppendTag(b, eventTimeUnixNano, protowire.VarintType)
+		b = protowire.AppendTag(b, protocol.FieldEventTimeUnixNano, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(e.timeUnixNano))
 	}
 	if e.qos != 0 {
-		b = protowire.AppendTag(b, eventQoS, protowire.VarintType)
+		b = protowire.AppendTag(b, protocol.FieldEventQoS, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(e.qos))
 	}
 	if len(e.signature) > 0 {
-		b = protowire.AppendTag(b, eventSignature, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldEventSignature, protowire.BytesType)
 		b = protowire.AppendBytes(b, e.signature)
 	}
 	for _, g := range e.queueGroups {
-		b = protowire.AppendTag(b, eventQueueGroups, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldEventQueueGroups, protowire.BytesType)
 		b = protowire.AppendString(b, g)
 	}
 	if len(e.publisherKey) > 0 {
-		b = protowire.AppendTag(b, eventPublisherKey, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldEventPublisherKey, protowire.BytesType)
 		b = protowire.AppendBytes(b, e.publisherKey)
 	}
 	return b, nil
@@ -166,16 +145,16 @@ func appendAckFrame(b []byte, publisher []byte, seq uint64) []byte {
 	if seq != 0 {
 		size += 1 + protowire.SizeVarint(seq)
 	}
-	env := protowire.SizeTag(envelopeAck) + protowire.SizeBytes(size)
+	env := protowire.SizeTag(protocol.FieldEnvelopeAck) + protowire.SizeBytes(size)
 	b = protowire.AppendVarint(b, uint64(env))
-	b = protowire.AppendTag(b, envelopeAck, protowire.BytesType)
+	b = protowire.AppendTag(b, protocol.FieldEnvelopeAck, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
 	if len(publisher) > 0 {
-		b = protowire.AppendTag(b, ackPublisher, protowire.BytesType)
+		b = protowire.AppendTag(b, protocol.FieldAckPublisher, protowire.BytesType)
 		b = protowire.AppendBytes(b, publisher)
 	}
 	if seq != 0 {
-		b = protowire.AppendTag(b, ackSeq, protowire.VarintType)
+		b = protowire.AppendTag(b, protocol.FieldAckSeq, protowire.VarintType)
 		b = protowire.AppendVarint(b, seq)
 	}
 	return b
