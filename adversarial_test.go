@@ -238,6 +238,15 @@ func signedEvent(by *security.Identity, publisher security.NodeID, topic, data s
 	return ev
 }
 
+// attackRow is one row of TestAdversarial.
+type attackRow struct {
+	attack string
+	try    func(t *testing.T) error
+	want   error  // what the attacker sees; nil when it sees nothing
+	kind   string // audit kind at the guarded node
+	peer   string // node the audit names; empty when unknown
+}
+
 // TestAdversarial: each row is what an attacker tries against a guarded
 // node of a production realm (realm CA, ACL, audit log, required
 // signatures). Every row must end refused (with the typed error the
@@ -251,13 +260,7 @@ func TestAdversarial(t *testing.T) {
 	otherCA, err := security.NewRealmCA(adversarialRealm, time.Hour)
 	require.NoError(t, err)
 
-	rows := []struct {
-		attack string
-		try    func(t *testing.T) error
-		want   error  // what the attacker sees; nil when it sees nothing
-		kind   string // audit kind at the guarded node
-		peer   string // node the audit names; empty when unknown
-	}{
+	rows := []attackRow{
 		{
 			attack: "a client of another realm connects, skipping its own realm check",
 			try: func(t *testing.T) error {
@@ -349,13 +352,7 @@ func TestAdversarial(t *testing.T) {
 			kind: "acl_denied", peer: rogueID,
 		},
 	}
-	rows = append(rows, []struct {
-		attack string
-		try    func(t *testing.T) error
-		want   error
-		kind   string
-		peer   string
-	}{
+	rows = append(rows, []attackRow{
 		{
 			attack: "a member sends a frame larger than the maximum",
 			try: func(t *testing.T) error {
@@ -411,13 +408,7 @@ func TestAdversarial(t *testing.T) {
 	}...)
 	handler := func(context.Context, *macula.Event) {}
 	proc := func(context.Context, *macula.Invocation) (any, error) { return nil, nil }
-	rows = append(rows, []struct {
-		attack string
-		try    func(t *testing.T) error
-		want   error
-		kind   string
-		peer   string
-	}{
+	rows = append(rows, []attackRow{
 		{
 			attack: "the node's own code subscribes against a deny rule",
 			try: func(t *testing.T) error {
@@ -480,13 +471,7 @@ func TestAdversarial(t *testing.T) {
 		require.NoError(t, err)
 		return rec
 	}
-	rows = append(rows, []struct {
-		attack string
-		try    func(t *testing.T) error
-		want   error
-		kind   string
-		peer   string
-	}{
+	rows = append(rows, []attackRow{
 		{
 			attack: "a member stores a subscription against a deny rule, skipping its own check",
 			try: func(t *testing.T) error {

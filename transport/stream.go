@@ -50,13 +50,18 @@ func (s *Stream) Type() protocol.StreamType { return s.typ }
 // between frames.
 func (s *Stream) ReadFrame(env *protocol.Envelope) error {
 	if err := s.reader.ReadFrame(env); err != nil {
-		if isFrameError(err) {
-			s.Abort(protocol.CodeOf(err))
-			s.pc.violation(err)
-		}
-		return streamErr(err)
+		return s.readErr(err)
 	}
 	return s.admitFrame()
+}
+
+// readErr handles a failed frame read: a framing error is the peer's
+// violation, which aborts the stream and is reported.
+func (s *Stream) readErr(err error) error {
+	if isFrameError(err) {
+		s.Violation(err)
+	}
+	return streamErr(err)
 }
 
 // admitFrame takes a frame from the peer's frame-rate bucket, or refuses
@@ -81,11 +86,7 @@ func (s *Stream) admitFrame() error {
 func (s *Stream) ReadRawFrame() ([]byte, error) {
 	b, err := s.reader.ReadRawFrame()
 	if err != nil {
-		if isFrameError(err) {
-			s.Abort(protocol.CodeOf(err))
-			s.pc.violation(err)
-		}
-		return nil, streamErr(err)
+		return nil, s.readErr(err)
 	}
 	if err := s.admitFrame(); err != nil {
 		return nil, err
