@@ -157,10 +157,7 @@ func (n *Node) startMessaging() error {
 			return n.authorizePeer(pub, security.ActionPublish, topic)
 		}
 	}
-	if n.cfg.signing != signNone {
-		pcfg.Signer = n.identity
-		pcfg.RequireSignatures = n.cfg.signing == signRequired
-	}
+	pcfg.Signer, pcfg.RequireSignatures = n.messageSigning()
 	pcfg.OnRefused = func(from NodeID, topic string, err error) {
 		n.auditRefused(from, security.ActionPublish, topic, err)
 	}

@@ -202,10 +202,7 @@ func (n *Node) startRPC() error {
 			return n.authorizePeer(caller, security.ActionCall, procedure)
 		}
 	}
-	if n.cfg.signing != signNone {
-		rcfg.Signer = n.identity
-		rcfg.RequireSignatures = n.cfg.signing == signRequired
-	}
+	rcfg.Signer, rcfg.RequireSignatures = n.messageSigning()
 	rcfg.OnRefused = func(provider NodeID, procedure string, err error) {
 		n.auditRefused(provider, security.ActionCall, procedure, err)
 	}

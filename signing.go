@@ -14,6 +14,16 @@ const (
 	signRequired
 )
 
+// messageSigning is what WithMessageSigning asked of pub/sub and RPC: the
+// identity to sign with (nil: do not sign) and whether unsigned messages
+// from peers are refused.
+func (n *Node) messageSigning() (signer *security.Identity, require bool) {
+	if n.cfg.signing == signNone {
+		return nil, false
+	}
+	return n.identity, n.cfg.signing == signRequired
+}
+
 // auditRefused writes the audit record of a message from peer that the
 // node refused for its signature or origin; action and name say what the
 // message was (an event on a topic, a result of a procedure).
