@@ -203,19 +203,5 @@ func quicEchoLatency(ctx context.Context, cert *testCert, size, calls int) (Resu
 	if err := echo(); err != nil { // warm-up
 		return Result{}, err
 	}
-	lat := make([]time.Duration, 0, calls)
-	allocs := startAllocs()
-	start := time.Now()
-	for range calls {
-		t0 := time.Now()
-		if err := echo(); err != nil {
-			return Result{}, err
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	elapsed := time.Since(start)
-	return Result{
-		Expected: int64(calls), Delivered: int64(calls), Elapsed: elapsed,
-		Mallocs: allocs.stop(), Latencies: sortLatencies(lat),
-	}, nil
+	return measureSequential(calls, func() error { return echo() })
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // runFunc runs one workload once on one system.
@@ -139,4 +141,67 @@ func workloads(cfg Config) []workload {
 	})
 	ws = append(ws, conc)
 	return ws
+}
+
+// measureSequential makes calls calls one after the other and records
+// each one's latency, with the rate and allocations of the whole run.
+func measureSequential(calls int, call func() error) (Result, error) {
+	lat := make([]time.Duration, 0, calls)
+	allocs := startAllocs()
+	start := time.Now()
+	for range calls {
+		t0 := time.Now()
+		if err := call(); err != nil {
+			return Result{}, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	elapsed := time.Since(start)
+	return Result{
+		Expected: int64(calls), Delivered: int64(calls), Elapsed: elapsed,
+		Mallocs: allocs.stop(), Latencies: sortLatencies(lat),
+	}, nil
+}
+
+// measureConcurrent makes calls calls from callers goroutines (see
+// concurrently) and measures their rate and allocations.
+func measureConcurrent(ctx context.Context, callers, calls, size int, call func(context.Context, []byte) error) (Result, error) {
+	allocs := startAllocs()
+	start := time.Now()
+	done, err := concurrently(ctx, callers, calls, call, size)
+	elapsed := time.Since(start)
+	mallocs := allocs.stop()
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Expected: int64(calls), Delivered: done, Elapsed: elapsed, Mallocs: mallocs}, nil
+}
+
+// concurrently runs call calls times from callers goroutines, each with
+// its own argument buffer of size bytes, and returns how many succeeded
+// and the first error.
+func concurrently(ctx context.Context, callers, calls int, call func(context.Context, []byte) error, size int) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		next     atomic.Int64
+		done     atomic.Int64
+		firstErr error
+		errOnce  sync.Once
+	)
+	for range callers {
+		wg.Go(func() {
+			args := make([]byte, size)
+			for next.Add(1) <= int64(calls) {
+				if err := call(ctx, args); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return done.Load(), firstErr
 }

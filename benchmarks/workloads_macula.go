@@ -229,21 +229,7 @@ func maculaRequestLatency(ctx context.Context, mesh *maculaMesh, size, calls int
 		return Result{}, err
 	}
 	args := make([]byte, size)
-	lat := make([]time.Duration, 0, calls)
-	allocs := startAllocs()
-	start := time.Now()
-	for range calls {
-		t0 := time.Now()
-		if err := maculaCall(ctx, caller, args); err != nil {
-			return Result{}, err
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	elapsed := time.Since(start)
-	return Result{
-		Expected: int64(calls), Delivered: int64(calls), Elapsed: elapsed,
-		Mallocs: allocs.stop(), Latencies: sortLatencies(lat),
-	}, nil
+	return measureSequential(calls, func() error { return maculaCall(ctx, caller, args) })
 }
 
 // maculaRequestConcurrent makes calls calls of size bytes from callers
@@ -253,44 +239,7 @@ func maculaRequestConcurrent(ctx context.Context, mesh *maculaMesh, size, caller
 	if err != nil {
 		return Result{}, err
 	}
-	allocs := startAllocs()
-	start := time.Now()
-	done, err := concurrently(ctx, callers, calls, func(ctx context.Context, args []byte) error {
+	return measureConcurrent(ctx, callers, calls, size, func(ctx context.Context, args []byte) error {
 		return maculaCall(ctx, caller, args)
-	}, size)
-	elapsed := time.Since(start)
-	mallocs := allocs.stop()
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Expected: int64(calls), Delivered: done, Elapsed: elapsed, Mallocs: mallocs}, nil
-}
-
-// concurrently runs call calls times from callers goroutines, each with
-// its own argument buffer of size bytes, and returns how many succeeded
-// and the first error.
-func concurrently(ctx context.Context, callers, calls int, call func(context.Context, []byte) error, size int) (int64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		next     atomic.Int64
-		done     atomic.Int64
-		firstErr error
-		errOnce  sync.Once
-	)
-	for range callers {
-		wg.Go(func() {
-			args := make([]byte, size)
-			for next.Add(1) <= int64(calls) {
-				if err := call(ctx, args); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				done.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	return done.Load(), firstErr
+	})
 }

@@ -155,21 +155,7 @@ func natsRequestLatency(ctx context.Context, s *natsServer, size, calls int) (Re
 	if err := natsRequest(ctx, caller, data); err != nil { // warm-up
 		return Result{}, err
 	}
-	lat := make([]time.Duration, 0, calls)
-	allocs := startAllocs()
-	start := time.Now()
-	for range calls {
-		t0 := time.Now()
-		if err := natsRequest(ctx, caller, data); err != nil {
-			return Result{}, err
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	elapsed := time.Since(start)
-	return Result{
-		Expected: int64(calls), Delivered: int64(calls), Elapsed: elapsed,
-		Mallocs: allocs.stop(), Latencies: sortLatencies(lat),
-	}, nil
+	return measureSequential(calls, func() error { return natsRequest(ctx, caller, data) })
 }
 
 // natsRequestConcurrent makes calls requests of size bytes from callers
@@ -183,15 +169,7 @@ func natsRequestConcurrent(ctx context.Context, s *natsServer, size, callers, ca
 	if err := natsRequest(ctx, caller, make([]byte, size)); err != nil {
 		return Result{}, err
 	}
-	allocs := startAllocs()
-	start := time.Now()
-	done, err := concurrently(ctx, callers, calls, func(ctx context.Context, data []byte) error {
+	return measureConcurrent(ctx, callers, calls, size, func(ctx context.Context, data []byte) error {
 		return natsRequest(ctx, caller, data)
-	}, size)
-	elapsed := time.Since(start)
-	mallocs := allocs.stop()
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Expected: int64(calls), Delivered: done, Elapsed: elapsed, Mallocs: mallocs}, nil
+	})
 }
