@@ -2,18 +2,13 @@ package macula_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
-	"math/big"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/org/macula"
+	"github.com/org/macula/internal/testcert"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
@@ -170,28 +166,6 @@ func rawDial(ctx context.Context, n *macula.Node, cert tls.Certificate) error {
 	}
 }
 
-// forgedSAN is a certificate for a fresh key whose URI SAN claims
-// another node's ID: an attempt to impersonate it.
-func forgedSAN(t *testing.T, claimed security.NodeID) tls.Certificate {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	san, err := url.Parse(security.URI{Realm: adversarialRealm, NodeID: claimed}.String())
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7),
-		Subject:      pkix.Name{CommonName: claimed.String()},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		URIs:         []*url.URL{san},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
-	require.NoError(t, err)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}
-}
-
 // rogueEvent sends ev on an event stream from the rogue member to the
 // guarded node, as modified software could.
 func (f *realmFixture) rogueEvent(ctx context.Context, ev *protocol.Event) error {
@@ -325,7 +299,9 @@ func TestAdversarial(t *testing.T) {
 		{
 			attack: "a client claims the good member's node ID with its own key",
 			try: func(t *testing.T) error {
-				require.Error(t, rawDial(ctx, f.guarded, forgedSAN(t, f.good.ID())), "the handshake must fail")
+				cert, err := testcert.ForgedSAN(adversarialRealm, f.good.ID())
+				require.NoError(t, err)
+				require.Error(t, rawDial(ctx, f.guarded, cert), "the handshake must fail")
 				return nil
 			},
 			kind: "identity_mismatch",

@@ -2,14 +2,8 @@ package transport
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -20,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/org/macula/internal/testcert"
 	"github.com/org/macula/security"
 )
 
@@ -109,26 +104,13 @@ func dial(t *testing.T, from, to *Transport) PeerInfo {
 	return p
 }
 
-// forgedCertificate is a certificate for key whose URI SAN claims another
-// node's ID: what an attacker would present to impersonate that node.
+// forgedCertificate is a certificate for a fresh key whose URI SAN claims
+// another node's ID: what an attacker would present to impersonate that node.
 func forgedCertificate(t *testing.T, realm string, claimed security.NodeID) tls.Certificate {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	cert, err := testcert.ForgedSAN(realm, claimed)
 	require.NoError(t, err)
-	san, err := url.Parse(security.URI{Realm: realm, NodeID: claimed}.String())
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(42),
-		Subject:      pkix.Name{CommonName: claimed.String()},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		URIs:         []*url.URL{san},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
-	require.NoError(t, err)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}
+	return cert
 }
 
 // eventually polls cond every 10 ms for up to d.
