@@ -45,6 +45,9 @@ func TestRPCDeadProviderIsNoLongerTried(t *testing.T) {
 			mem, ok := caller.Member(deadID)
 			return ok && mem.State != macula.MemberAlive
 		}), "the caller learns that the provider died")
+		// The node hides the dead member's records from its watch of
+		// membership, on its own goroutine: let it run.
+		synctest.Wait()
 		before := caller.RPCStats()
 		for range 30 {
 			reply, err := caller.Call(ctx, "svc.echo", []byte("y"), macula.WithPolicy(macula.RoundRobin))
