@@ -177,13 +177,27 @@ func (d *DHT) handOff(p Contact) {
 	}
 }
 
-// amongClosest reports whether p is among the K peers closest to key in
-// the routing table.
+// amongClosest reports whether p is among the K nodes closest to key
+// that this node knows of, this node included: a holder is itself one of
+// the K copies, so it hands a record on only to a node that displaces the
+// Kth, never to a K+1th.
 func (d *DHT) amongClosest(p Contact, key Key) bool {
+	pos := keyPosition(key)
+	selfDist := xor(d.selfPos, pos)
+	selfCounted := false
+	slots := d.cfg.K
 	for _, c := range d.table.closest(key, d.cfg.K) {
+		if !selfCounted && closer(selfDist, xor(nodePosition(c.ID), pos)) {
+			selfCounted = true
+			slots--
+		}
+		if slots == 0 {
+			return false
+		}
 		if c.ID == p.ID {
 			return true
 		}
+		slots--
 	}
 	return false
 }
