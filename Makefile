@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PKGS      := ./...
 
-.PHONY: all test test-scale vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
+.PHONY: all test test-scale flake-hunt vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
 
 all: test
 
@@ -18,6 +18,13 @@ test: vet
 ## -race they run at 50 nodes: 200 would need about 13 GB)
 test-scale:
 	$(GO) test -count=1 -timeout 15m -run 'TestDHTOverQUIC|TestDHTChurnOverQUIC' ./routing
+
+## flake-hunt: the whole suite twice with -race and 4 packages at once,
+## once with GOMAXPROCS=1, then every virtual-time (synctest) test 50 times
+## (fewer for the slowest, within a minute each); reports every test that
+## failed at least once (about 50 minutes; see docs/TESTING.md)
+flake-hunt:
+	$(GO) run ./internal/tools/flakehunt $(FLAKE_FLAGS)
 
 vet:
 	$(GO) vet $(PKGS)

@@ -1,0 +1,314 @@
+// Command flakehunt runs the test suite repeatedly, the way CI does and
+// harder, and reports every test that failed at least once, with its
+// output. It is what `make flake-hunt` runs; docs/TESTING.md explains it.
+//
+// Rounds, in order:
+//
+//   - the whole suite with -race, packages in parallel (-p), -rounds times;
+//   - the whole suite with -race and GOMAXPROCS=1 (one core: another
+//     interleaving of the same goroutines);
+//   - every virtual-time test (one that runs testing/synctest, directly or
+//     through a helper in its package) many times with -race, a package
+//     at a time: once to time each test, then -count times, or fewer
+//     where that would take longer than -budget (a 200-node DHT churn
+//     run takes about 20 s; at least -min-count runs each).
+//
+// Each round runs `go test -json`; a failed test or package is recorded
+// with the round that saw it and the output of its first failure. The
+// exit status is 1 when anything failed.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		rounds   = flag.Int("rounds", 2, "full -race runs with packages in parallel")
+		parallel = flag.Int("p", 4, "packages tested at once in the full runs (CI runs 2 on 2 cores; more is more load)")
+		count    = flag.Int("count", 50, "runs of each virtual-time test")
+		minCount = flag.Int("min-count", 5, "runs of each virtual-time test however long it takes")
+		budget   = flag.Duration("budget", time.Minute, "wall time per virtual-time test beyond which it runs fewer than -count times")
+		skipOne  = flag.Bool("skip-gomaxprocs1", false, "skip the GOMAXPROCS=1 full run")
+		timeout  = flag.Duration("timeout", 20*time.Minute, "go test -timeout per run")
+		pkgs     = flag.String("pkgs", "./...", "packages")
+		list     = flag.Bool("list", false, "list the virtual-time tests and exit")
+	)
+	flag.Parse()
+	if *list {
+		vt, err := virtualTimeTests(".")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "flakehunt:", err)
+			os.Exit(2)
+		}
+		for _, p := range sortedKeys(vt) {
+			fmt.Println(p, strings.Join(vt[p], " "))
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	h := &hunt{failures: map[string]*failure{}, timeout: *timeout}
+	start := time.Now()
+	for i := range *rounds {
+		h.run(ctx, fmt.Sprintf("full -race -p %d (%d/%d)", *parallel, i+1, *rounds), nil,
+			"-race", "-count=1", fmt.Sprintf("-p=%d", *parallel), *pkgs)
+	}
+	if !*skipOne {
+		h.run(ctx, "full -race GOMAXPROCS=1", []string{"GOMAXPROCS=1"}, "-race", "-count=1", *pkgs)
+	}
+	if *count > 0 {
+		vt, err := virtualTimeTests(".")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "flakehunt:", err)
+			os.Exit(2)
+		}
+		for _, p := range sortedKeys(vt) {
+			names := vt[p]
+			took := h.run(ctx, fmt.Sprintf("virtual time %s, timing run (%d tests)", p, len(names)), nil,
+				"-race", "-count=1", "-run", runPattern(names), p)
+			byCount := map[int][]string{}
+			for _, name := range names {
+				n := repeats(took[name], *budget, *minCount, *count) - 1
+				byCount[n] = append(byCount[n], name)
+			}
+			for n, group := range byCount {
+				if n <= 0 {
+					continue
+				}
+				h.run(ctx, fmt.Sprintf("virtual time %s -count=%d (%d tests)", p, n, len(group)), nil,
+					"-race", fmt.Sprintf("-count=%d", n), "-run", runPattern(group), p)
+			}
+		}
+	}
+	os.Exit(h.report(os.Stdout, time.Since(start)))
+}
+
+// runPattern returns a -run pattern for exactly the top-level tests names
+// (and their subtests).
+func runPattern(names []string) string {
+	return "^(" + strings.Join(names, "|") + ")$"
+}
+
+// repeats returns how many times to run a test that took once: want, or
+// as many as fit in budget, but at least least (just least for a test
+// that did not pass its timing run: it is reported already).
+func repeats(once, budget time.Duration, least, want int) int {
+	if once <= 0 {
+		return least
+	}
+	return max(least, min(want, int(budget/once)))
+}
+
+// failure is one test (or package) that failed at least once.
+type failure struct {
+	pkg, test string
+	rounds    []string
+	output    string
+}
+
+// hunt collects the failures of its runs.
+type hunt struct {
+	failures map[string]*failure
+	runs     []string
+	timeout  time.Duration
+}
+
+// event is the part of a `go test -json` record flakehunt reads.
+type event struct {
+	Action  string
+	Package string
+	Test    string
+	Output  string
+	Elapsed float64 // seconds
+}
+
+// run runs one `go test -json` round and records what failed in it.
+// It returns how long each top-level test that passed took.
+func (h *hunt) run(ctx context.Context, name string, env []string, args ...string) map[string]time.Duration {
+	if ctx.Err() != nil {
+		return nil
+	}
+	args = append([]string{"test", "-json", "-timeout", h.timeout.String()}, args...)
+	fmt.Printf("== %s: go %s\n", name, strings.Join(args[1:], " "))
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		h.fail(name, "", "", err.Error())
+		return nil
+	}
+	if err := cmd.Start(); err != nil {
+		h.fail(name, "", "", err.Error())
+		return nil
+	}
+	failed, took := h.read(name, out)
+	werr := cmd.Wait()
+	if werr != nil && failed == 0 {
+		// go test failed without a failing test or package: a build
+		// error or a signal.
+		h.fail(name, strings.Join(args, " "), "", werr.Error())
+		failed++
+	}
+	line := fmt.Sprintf("%s: %d failed, %s", name, failed, time.Since(start).Round(time.Second))
+	h.runs = append(h.runs, line)
+	fmt.Println("   ", line)
+	return took
+}
+
+// read consumes one run's JSON events and returns how many tests or
+// packages failed, and how long each top-level test that passed took.
+func (h *hunt) read(round string, r io.Reader) (int, map[string]time.Duration) {
+	took := map[string]time.Duration{}
+	type key struct{ pkg, test string }
+	outputs := map[key]*strings.Builder{}
+	failed := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev event
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		k := key{ev.Package, ev.Test}
+		switch ev.Action {
+		case "output":
+			b := outputs[k]
+			if b == nil {
+				b = &strings.Builder{}
+				outputs[k] = b
+			}
+			// A passing test's output is dropped when it ends; keep a
+			// bounded tail of the rest.
+			if b.Len() < 256<<10 {
+				b.WriteString(ev.Output)
+			}
+		case "pass", "skip":
+			delete(outputs, k)
+			if ev.Action == "pass" && ev.Test != "" && !strings.Contains(ev.Test, "/") {
+				took[ev.Test] = time.Duration(ev.Elapsed * float64(time.Second))
+			}
+		case "fail":
+			if ev.Test == "" && h.packageHasFailedTest(round, ev.Package) {
+				continue
+			}
+			out := ""
+			if b := outputs[k]; b != nil {
+				out = b.String()
+			}
+			h.fail(round, ev.Package, ev.Test, out)
+			failed++
+		}
+	}
+	return failed, took
+}
+
+// packageHasFailedTest reports whether round recorded a failed test of
+// pkg already, so the package's own "fail" adds nothing.
+func (h *hunt) packageHasFailedTest(round, pkg string) bool {
+	for _, f := range h.failures {
+		if f.pkg == pkg && f.test != "" && f.rounds[len(f.rounds)-1] == round {
+			return true
+		}
+	}
+	return false
+}
+
+// fail records a failure of test (empty: the package itself) in round.
+func (h *hunt) fail(round, pkg, test, output string) {
+	id := pkg + " " + test
+	f := h.failures[id]
+	if f == nil {
+		f = &failure{pkg: pkg, test: test, output: output}
+		h.failures[id] = f
+	}
+	f.rounds = append(f.rounds, round)
+}
+
+// report prints the summary and returns the exit status.
+func (h *hunt) report(w io.Writer, took time.Duration) int {
+	fmt.Fprintf(w, "\n== flake-hunt report (%s, %s)\n", time.Now().UTC().Format(time.RFC3339), took.Round(time.Second))
+	for _, r := range h.runs {
+		fmt.Fprintln(w, "  ", r)
+	}
+	if len(h.failures) == 0 {
+		fmt.Fprintln(w, "no test failed")
+		return 0
+	}
+	ids := sortedKeys(h.failures)
+	fmt.Fprintf(w, "%d tests or packages failed at least once:\n", len(ids))
+	for _, id := range ids {
+		f := h.failures[id]
+		name := f.test
+		if name == "" {
+			name = "(package)"
+		}
+		fmt.Fprintf(w, "\n--- %s %s: failed %d time(s), in: %s\n", f.pkg, name, len(f.rounds), strings.Join(f.rounds, "; "))
+		fmt.Fprintln(w, tail(f.output, 60))
+	}
+	return 1
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[%d lines before]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// virtualTimeTests returns, per package directory under root (as a
+// ./relative path), the names of its virtual-time tests.
+func virtualTimeTests(root string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if path != root {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // another module
+			}
+		}
+		names, err := synctestTests(path)
+		if err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			out["./"+filepath.ToSlash(path)] = names
+		}
+		return nil
+	})
+	return out, err
+}
