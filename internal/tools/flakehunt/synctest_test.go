@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -24,8 +25,32 @@ func TestVirtualTimeTestsOfThisModule(t *testing.T) {
 }
 
 func TestRepeatsFitTheBudget(t *testing.T) {
-	require.Equal(t, 50, repeats(10*time.Millisecond, time.Minute, 5, 50))
-	require.Equal(t, 12, repeats(5*time.Second, time.Minute, 5, 50))
-	require.Equal(t, 5, repeats(20*time.Second, time.Minute, 5, 50), "at least min-count")
-	require.Equal(t, 5, repeats(0, time.Minute, 5, 50), "a test that failed its timing run runs min-count times")
+	require.Equal(t, 50, repeats(10*time.Millisecond, true, time.Minute, 5, 50))
+	require.Equal(t, 50, repeats(0, true, time.Minute, 5, 50), "a test too fast to time")
+	require.Equal(t, 12, repeats(5*time.Second, true, time.Minute, 5, 50))
+	require.Equal(t, 5, repeats(20*time.Second, true, time.Minute, 5, 50), "at least min-count")
+	require.Equal(t, 5, repeats(time.Second, false, time.Minute, 5, 50), "a test that failed its timing run runs min-count times")
+}
+
+func TestReadRecordsFailuresWithTheirOutput(t *testing.T) {
+	events := strings.Join([]string{
+		`{"Action":"run","Package":"p","Test":"TestOK"}`,
+		`{"Action":"output","Package":"p","Test":"TestOK","Output":"fine\n"}`,
+		`{"Action":"pass","Package":"p","Test":"TestOK","Elapsed":0.5}`,
+		`{"Action":"output","Package":"p","Test":"TestBad","Output":"expected 4, got 5\n"}`,
+		`{"Action":"fail","Package":"p","Test":"TestBad","Elapsed":1}`,
+		`{"Action":"fail","Package":"p"}`,
+		`{"Action":"output","Package":"q","Test":"TestCrash","Output":"SIGSEGV\n"}`,
+		`{"Action":"fail","Package":"q"}`,
+	}, "\n")
+	h := &hunt{failures: map[string]*failure{}}
+	failed, took := h.read("round", strings.NewReader(events))
+	require.Equal(t, 2, failed, "TestBad, and package q; p's own fail adds nothing")
+	require.Equal(t, map[string]time.Duration{"TestOK": 500 * time.Millisecond}, took)
+	require.Contains(t, h.failures["p TestBad"].output, "expected 4, got 5")
+	require.NotContains(t, h.failures["p TestBad"].output, "fine")
+	require.Contains(t, h.failures["q "].output, "[TestCrash, unfinished]")
+	require.Contains(t, h.failures["q "].output, "SIGSEGV")
+	h.forget("round")
+	require.Empty(t, h.failures)
 }
