@@ -3,6 +3,7 @@ package macula
 import (
 	"errors"
 
+	"github.com/org/macula/membership"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/rpc"
 	"github.com/org/macula/security"
@@ -69,6 +70,10 @@ var (
 	ErrACLDenied = security.ErrACLDenied
 	// ErrInvalidCallOption wraps an invalid CallOption or RegisterOption.
 	ErrInvalidCallOption = rpc.ErrInvalidOption
+	// ErrInvalidGossipKey means a gossip key is not a valid AES key (16,
+	// 24 or 32 bytes), is not installed, or is the primary and cannot be
+	// removed.
+	ErrInvalidGossipKey = membership.ErrInvalidKey
 	// ErrInvalidHandler means Register or Subscribe was given a nil
 	// handler.
 	ErrInvalidHandler = rpc.ErrInvalidHandler

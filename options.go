@@ -1,11 +1,13 @@
 package macula
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,6 +56,7 @@ type config struct {
 	maxFrameSize     int
 	advertiseAddrs   []string
 	membership       MembershipConfig
+	gossipKey        []byte
 	topologyK        int
 	discovery        []discovery.Source
 	mdns             *mdnsOptions
@@ -79,6 +82,7 @@ func defaultConfig() *config {
 		maxFrameSize:     DefaultMaxFrameSize,
 		advertiseAddrs:   nil, // the bound address
 		membership:       membership.DefaultConfig(),
+		gossipKey:        nil, // dev mode: derived from the realm; with a realm CA: random until the first state exchange
 		topologyK:        topology.DefaultK,
 		discovery:        nil, // no discovery sources
 		mdns:             nil, // no mDNS
@@ -361,6 +365,29 @@ func WithMembershipConfig(cfg MembershipConfig) Option {
 	}
 }
 
+// WithGossipKey sets the realm's gossip key: membership's SWIM packets
+// travel as plain UDP on the node's socket, sealed with AES-GCM under this
+// key (16, 24 or 32 bytes). Nodes merge their keyrings whenever they
+// exchange membership state, always over mutually authenticated QUIC, so
+// only holders of a valid realm certificate ever learn a key and a realm
+// needs no key configured; giving every node the same key saves the first
+// exchanges. Keys rotate at run time with [Node.InstallGossipKey],
+// [Node.UseGossipKey] and [Node.RemoveGossipKey]. Default: in dev mode
+// (no [WithRealmCA]) a key derived from the realm name, which only keeps
+// realms apart (dev mode admits anyone); with a realm CA a random key,
+// replaced by the realm's current key at the first exchange.
+func WithGossipKey(key []byte) Option {
+	return func(c *config) error {
+		switch len(key) {
+		case 16, 24, 32:
+		default:
+			return invalid("gossip key must be 16, 24 or 32 bytes, got %d", len(key))
+		}
+		c.gossipKey = slices.Clone(key)
+		return nil
+	}
+}
+
 // WithTopology sets k, the number of long-lived overlay links each node
 // keeps. The nodes choose their links so that the overlay is a k-connected
 // graph (a Harary graph over the members in node-ID order: for k = 2, a
@@ -403,4 +430,19 @@ func WithMDNS(iface string) Option {
 		c.mdns = &mdnsOptions{iface: iface}
 		return nil
 	}
+}
+
+// membershipConfig is the membership configuration with the gossip key
+// resolved (see WithGossipKey).
+func (c *config) membershipConfig() MembershipConfig {
+	mc := c.membership
+	switch {
+	case c.gossipKey != nil:
+		mc.GossipKey = c.gossipKey
+	case len(mc.GossipKey) != 0:
+	case c.realmCA == nil:
+		k := sha256.Sum256([]byte("macula/1/gossip-key/" + c.realm))
+		mc.GossipKey = k[:]
+	}
+	return mc
 }

@@ -25,6 +25,7 @@ func TestEveryOptionHasADefault(t *testing.T) {
 		"auditWriter":    "no audit log",
 		"acl":            "dev mode: every action allowed",
 		"signing":        "unsigned messages, unsigned accepted",
+		"gossipKey":      "derived from the realm in dev mode, random with a realm CA",
 	}
 	v := reflect.ValueOf(*defaultConfig())
 	for i := range v.NumField() {

@@ -84,6 +84,9 @@ func (n *Node) startTopology() error {
 func (n *Node) onPeerChange(ev transport.PeerEvent) {
 	n.peerChanged(ev)
 	if ev.Connected {
+		if m := n.membersRef.Load(); m != nil {
+			m.PeerConnected(ev.Peer)
+		}
 		if d := n.dht.Load(); d != nil {
 			d.AddPeer(routing.Contact{ID: ev.Peer.ID, Addrs: ev.Peer.AdvertisedAddrs})
 		}

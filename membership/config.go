@@ -36,7 +36,8 @@ type Config struct {
 	// GossipToTheDeadTime is how long dead members still receive gossip,
 	// so they can refute their death (30 s).
 	GossipToTheDeadTime time.Duration
-	// LeaveTimeout bounds the wait for a graceful leave to be broadcast (2 s).
+	// LeaveTimeout bounds the wait for a graceful leave to be broadcast
+	// (200 ms; every member is also sent a leaving notice directly).
 	LeaveTimeout time.Duration
 	// Retention is how long dead and left members stay listed (5 min).
 	// Dead members (not left ones) are retried for as long.
@@ -47,6 +48,13 @@ type Config struct {
 	ReconnectInterval time.Duration
 	// Tags are free-form labels published with this node's metadata.
 	Tags map[string]string
+	// GossipKey is the AES key (16, 24 or 32 bytes) this node seals its
+	// gossip packets with until it learns the realm's current key from a
+	// member (empty: a random key). Nodes merge keyrings whenever they
+	// exchange state, over mutually authenticated QUIC, and agree on one
+	// primary, so a realm needs no shared secret configured; giving every
+	// node the same key saves the first exchanges.
+	GossipKey []byte
 }
 
 // DefaultConfig returns the LAN defaults.
@@ -62,7 +70,7 @@ func DefaultConfig() Config {
 		RetransmitMult:          4,
 		PushPullInterval:        30 * time.Second,
 		GossipToTheDeadTime:     30 * time.Second,
-		LeaveTimeout:            2 * time.Second,
+		LeaveTimeout:            200 * time.Millisecond,
 		Retention:               5 * time.Minute,
 		ReconnectInterval:       10 * time.Second,
 	}
@@ -100,6 +108,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: durations must not be negative", ErrInvalidConfig)
 	case c.IndirectChecks < 0, c.SuspicionMult < 0, c.SuspicionMaxTimeoutMult < 0, c.GossipNodes < 0, c.RetransmitMult < 0:
 		return c, fmt.Errorf("%w: counts must not be negative", ErrInvalidConfig)
+	case len(c.GossipKey) != 0 && checkKey(c.GossipKey) != nil:
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, checkKey(c.GossipKey))
 	case c.ProbeTimeout >= c.ProbeInterval:
 		return c, fmt.Errorf("%w: probe timeout %v must be shorter than the probe interval %v", ErrInvalidConfig, c.ProbeTimeout, c.ProbeInterval)
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -21,18 +21,14 @@ import (
 // TCPTimeout): long enough for a busy seed to answer many joiners.
 const streamTimeout = 10 * time.Second
 
-// datagramBudget is memberlist's largest packet: it must fit one QUIC
-// datagram (about 1150 bytes of payload at quic-go's initial packet size);
-// a rare larger one goes over a stream.
-const datagramBudget = 1100
-
 // Membership is this node's view of the realm's members. Create it with
 // New; it is safe for concurrent use.
 type Membership struct {
 	cfg  Config
 	self security.NodeID
 	log  *zap.Logger
-	tr   *quicTransport
+	tr   *udpTransport
+	keys *keyring
 	list *memberlist.Memberlist
 
 	mu       sync.Mutex
@@ -77,9 +73,18 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 		leaving:  make(map[security.NodeID]time.Time),
 		syncing:  make(map[security.NodeID]time.Time),
 	}
+	key := cfg.GossipKey
+	if len(key) == 0 {
+		key = RandomKey()
+	}
+	m.keys, err = newKeyring(nw.Realm(), key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.tr = newQUICTransport(nw, advertise, streamTimeout, m.log)
-	m.tr.onContact = m.contact
+	m.tr = newUDPTransport(nw, m.keys, advertise, streamTimeout, m.log)
+	m.tr.onRefused = m.refusedFrom
+	m.tr.onLeaving = m.PeerLeaving
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.self.String()
@@ -89,7 +94,7 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	mc.Delegate = (*delegate)(m)
 	mc.Events = (*eventDelegate)(m)
 	mc.Logger = newStdLogger(m.log)
-	mc.UDPBufferSize = datagramBudget
+	mc.UDPBufferSize = packetBudget
 	mc.ProbeInterval = cfg.ProbeInterval
 	mc.ProbeTimeout = cfg.ProbeTimeout
 	mc.IndirectChecks = cfg.IndirectChecks
@@ -139,12 +144,13 @@ func (m *Membership) announcedLeavingLocked(id security.NodeID) bool {
 // contactSyncInterval limits contact-triggered state exchanges per peer.
 const contactSyncInterval = 5 * time.Second
 
-// contact runs for every packet from a connected peer. A peer that reaches
-// us is a verified node of our realm (mutual TLS); if memberlist has not
-// heard of it (its alive message missed us, which epidemic gossip allows
-// with small probability per pair), a state exchange with it fixes that at
-// once instead of at the next periodic push/pull, 30 s or more away.
-func (m *Membership) contact(from transport.PeerInfo) {
+// PeerConnected tells membership that a QUIC connection to a peer was
+// verified. A peer that reaches us is a node of our realm (mutual TLS); if
+// memberlist has not heard of it (its alive message missed us, which
+// epidemic gossip allows with small probability per pair), a state
+// exchange with it fixes that at once instead of at the next periodic
+// push/pull, 30 s or more away. It does not block.
+func (m *Membership) PeerConnected(from transport.PeerInfo) {
 	m.mu.Lock()
 	if _, known := m.alive[from.ID]; m.closed || known || from.ID == m.self || time.Since(m.syncing[from.ID]) < contactSyncInterval {
 		m.mu.Unlock()
@@ -161,6 +167,60 @@ func (m *Membership) contact(from transport.PeerInfo) {
 		}
 	}()
 }
+
+// refusedFrom runs for a gossip packet that did not open. If it came from
+// a member's address, the member may hold a newer primary key this node
+// has not merged yet (or the reverse): a state exchange, which starts by
+// merging keyrings over mutually authenticated QUIC, settles it. Packets
+// from addresses that are not members' start nothing, so noise at the
+// socket costs no dials.
+func (m *Membership) refusedFrom(from net.Addr) {
+	addr := from.String()
+	m.mu.Lock()
+	var target security.NodeID
+	for id, mem := range m.alive {
+		if mem.Addr == addr && id != m.self {
+			target = id
+			break
+		}
+	}
+	if m.closed || target.IsZero() || time.Since(m.syncing[target]) < contactSyncInterval {
+		m.mu.Unlock()
+		return
+	}
+	m.syncing[target] = time.Now()
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		if _, err := m.list.Join([]string{target.String() + "/" + addr}); err != nil {
+			m.log.Debug("keyring exchange with a member failed", zap.Stringer("member", target), zap.Error(err))
+		}
+	}()
+}
+
+// Keyring returns this node's gossip keyring.
+func (m *Membership) Keyring() KeyringInfo { return m.keys.Info() }
+
+// InstallKey adds a gossip key: packets sealed with it open from now on,
+// here and, as state exchanges merge keyrings, on every member. Install a
+// new key before using it, so members that have not heard of the switch
+// can still open packets sealed with it. It fails with ErrInvalidKey.
+func (m *Membership) InstallKey(key []byte) error { return m.keys.Install(key) }
+
+// UseKey makes an installed key the primary: packets are sealed with it
+// from now on. The choice spreads through the realm with state exchanges
+// and wins over older choices. It fails with ErrInvalidKey if key is not
+// installed.
+func (m *Membership) UseKey(key []byte) error { return m.keys.Use(key) }
+
+// RemoveKey uninstalls a gossip key that is no longer the primary
+// anywhere; the removal spreads like keys do. It fails with ErrInvalidKey
+// if key is not installed or is the primary.
+func (m *Membership) RemoveKey(key []byte) error { return m.keys.Remove(key) }
+
+// PacketStats returns the gossip packet counters.
+func (m *Membership) PacketStats() PacketStats { return m.tr.stats() }
 
 // reconnectLoop rejoins one random dead member every ReconnectInterval
 // (jittered), so two sides of a healed partition find each other again.
@@ -307,27 +367,34 @@ func (m *Membership) isClosed() bool {
 }
 
 // Leave announces that this node is leaving, so others mark it left rather
-// than dead. It first publishes Meta.Leaving, then memberlist's leave
-// message, waiting up to Config.LeaveTimeout for each broadcast.
+// than dead. It publishes Meta.Leaving, sends a leaving notice straight to
+// every alive member (one packet each, so no member depends on gossip
+// order to tell a leave from a failure), then memberlist's leave message,
+// waiting up to Config.LeaveTimeout for it to go out.
 func (m *Membership) Leave() error {
 	if m.isClosed() {
 		return ErrClosed
 	}
 	m.mu.Lock()
 	meta := m.meta
+	var addrs []string
+	for id, mem := range m.alive {
+		if id != m.self {
+			addrs = append(addrs, mem.Addr)
+		}
+	}
 	m.mu.Unlock()
 	meta.Leaving = true
-	if err := m.UpdateMeta(meta, m.cfg.LeaveTimeout); err != nil {
-		m.log.Debug("leaving flag not confirmed as broadcast", zap.Error(err))
+	// Queue the flag's broadcast without waiting for it (memberlist's
+	// zero timeout would wait forever): the notices below tell every
+	// member directly.
+	if err := m.UpdateMeta(meta, time.Nanosecond); err != nil {
+		m.log.Debug("leaving flag not broadcast", zap.Error(err))
 	}
-	// Let the flag spread (about log2(n) gossip rounds) before the leave
-	// message: a member that hears the leave first ignores the flag's
-	// update (same incarnation) and, unless this node told it directly
-	// (Transport.AnnounceShutdown), records a failure.
-	rounds := bits.Len(uint(m.NumAlive())) + 1
-	select {
-	case <-time.After(time.Duration(rounds) * m.cfg.GossipInterval):
-	case <-m.ctx.Done():
+	for _, a := range addrs {
+		if err := m.tr.sendLeaving(m.self, a); err != nil {
+			m.log.Debug("leaving notice not sent", zap.String("addr", a), zap.Error(err))
+		}
 	}
 	if err := m.list.Leave(m.cfg.LeaveTimeout); err != nil {
 		return fmt.Errorf("macula: leave: %w", err)

@@ -119,11 +119,9 @@ func TestGracefulLeaveIsLeftNotDead(t *testing.T) {
 		everyone := ids(m, seq(0, 8)...)
 		require.True(t, m.WaitFor(10*time.Second, func() bool { return allSee(m, everyone, macula.MemberAlive) }))
 
-		// SWIM connects every pair over a round of probes; the leaver tells
-		// its connected peers directly, so this is what a member that has
-		// run for a while sees (a member never connected to the leaver
-		// depends on gossip order, see docs/ARCHITECTURE.md).
-		require.True(t, m.WaitFor(time.Minute, func() bool { return len(m.Node(5).Peers()) == 7 }))
+		// SWIM needs no connections: the leaver's Leaving flag and leave
+		// message reach every member by gossip (its connected peers are
+		// also told directly).
 		leaving := m.Node(5).ID()
 		events := m.Node(0).WatchMembers(t.Context())
 		require.NoError(t, m.Stop(5))
@@ -145,7 +143,7 @@ func TestGracefulLeaveIsLeftNotDead(t *testing.T) {
 		// Long after, still left, never dead.
 		time.Sleep(time.Minute)
 		require.True(t, allSee(m, []macula.NodeID{leaving}, macula.MemberLeft))
-		// Node 0 saw the leaving flag (an update), then the leave; never a fail.
+		// Node 0 saw the leave; never a fail.
 		for ev := range events {
 			if ev.Member.ID != leaving {
 				continue
@@ -153,10 +151,8 @@ func TestGracefulLeaveIsLeftNotDead(t *testing.T) {
 			require.NotEqual(t, membership.EventFail, ev.Type)
 			if ev.Type == membership.EventLeave {
 				require.Equal(t, macula.MemberLeft, ev.Member.State)
-				require.True(t, ev.Member.Meta.Leaving)
 				break
 			}
-			require.Equal(t, membership.EventUpdate, ev.Type)
 		}
 	})
 }

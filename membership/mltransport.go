@@ -2,7 +2,7 @@ package membership
 
 import (
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -19,22 +19,44 @@ import (
 	"github.com/org/macula/transport"
 )
 
-// Markers sent first on a membership stream.
-const (
-	markerStream byte = 1 // a memberlist stream (push/pull, fallback ping)
-	markerPacket byte = 2 // one memberlist packet too large for a datagram
-)
+// markerStream is sent first on a membership stream (a memberlist stream:
+// push/pull state exchange or fallback ping); the keyrings follow.
+const markerStream byte = 1
+
+// noticeLeaving starts a sealed packet that is Macula's, not memberlist's
+// (whose message types are small numbers, and 244 for a label): a member's
+// notice, sent straight to every member, that it is leaving gracefully,
+// followed by its node ID.
+const noticeLeaving byte = 0xe0
 
 const (
-	maxPacketSize     = 64 << 10 // memberlist packets sent over a stream
-	maxPendingPackets = 64       // held per address while dialing
-	packetQueue       = 1024
+	packetQueue = 1024
+	// packetBudget is memberlist's largest packet before sealing: sealed,
+	// it fits a 1500-byte Ethernet frame with IPv6 and UDP headers.
+	packetBudget = 1400 - sealOverhead
+	// refusedLogInterval spaces the log lines about packets that did not
+	// open.
+	refusedLogInterval = 10 * time.Second
 )
 
-// quicTransport implements memberlist.NodeAwareTransport over the node's
-// verified QUIC connections.
-type quicTransport struct {
+// PacketStats counts membership's gossip packets.
+type PacketStats struct {
+	// Sent and Received count sealed packets out and opened packets in.
+	Sent, Received uint64
+	// Refused counts packets that arrived on the socket but did not open
+	// with any installed key (a foreign or removed key, a tampered or
+	// replayed-into-another-realm packet, or noise): dropped unread.
+	Refused uint64
+	// Dropped counts opened packets dropped because memberlist was behind.
+	Dropped uint64
+}
+
+// udpTransport implements memberlist.NodeAwareTransport: packets as raw
+// UDP on the node's own socket (sealed with the keyring), streams as QUIC
+// streams on the node's verified connections.
+type udpTransport struct {
 	nw          Network
+	keys        *keyring
 	advertise   netip.AddrPort
 	dialTimeout time.Duration
 	log         *zap.Logger
@@ -44,67 +66,61 @@ type quicTransport struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
-	pending map[string]*pendingDial // by address
+	streams map[*streamConn]struct{} // open, to abort at Shutdown
 
-	// onContact is called for every packet from a connected peer; the
-	// Membership uses it to learn peers it has not heard of.
-	onContact func(from transport.PeerInfo)
+	// onRefused is called with the source of a packet that did not open.
+	onRefused func(from net.Addr)
+	// onLeaving is called with the sender of a leaving notice.
+	onLeaving func(id security.NodeID)
+
+	sent, received, refused, dropped atomic.Uint64
+	lastRefusedLog                   atomic.Int64 // Unix nanos
+	refusedSinceLog                  atomic.Uint64
 
 	// lastActivity is when a packet last went out or came in (Unix nanos).
 	// memberlist's probe goroutines wait up to a probe interval after that.
 	lastActivity atomic.Int64
 }
 
-// pendingDial holds packets for an address while it is being dialed.
-type pendingDial struct {
-	packets [][]byte
-}
+var _ memberlist.NodeAwareTransport = (*udpTransport)(nil)
 
-var _ memberlist.NodeAwareTransport = (*quicTransport)(nil)
-
-func newQUICTransport(nw Network, advertise netip.AddrPort, dialTimeout time.Duration, log *zap.Logger) *quicTransport {
+func newUDPTransport(nw Network, keys *keyring, advertise netip.AddrPort, dialTimeout time.Duration, log *zap.Logger) *udpTransport {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &quicTransport{
-		nw: nw, advertise: advertise, dialTimeout: dialTimeout, log: log,
+	t := &udpTransport{
+		nw: nw, keys: keys, advertise: advertise, dialTimeout: dialTimeout, log: log,
 		packetCh: make(chan *memberlist.Packet, packetQueue),
 		streamCh: make(chan net.Conn),
 		ctx:      ctx, cancel: cancel,
-		pending: make(map[string]*pendingDial),
+		streams:  make(map[*streamConn]struct{}),
 	}
-	nw.HandleDatagram(protocol.StreamMembership, t.handleDatagram)
+	nw.HandlePackets(t.handlePacket)
 	nw.Handle(protocol.StreamMembership, t.handleStream)
 	return t
 }
 
-// goFunc runs f on a goroutine owned by t unless it is shut down.
-func (t *quicTransport) goFunc(f func()) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return false
-	}
-	t.wg.Go(f)
-	return true
+// stats returns the packet counters.
+func (t *udpTransport) stats() PacketStats {
+	return PacketStats{Sent: t.sent.Load(), Received: t.received.Load(), Refused: t.refused.Load(), Dropped: t.dropped.Load()}
 }
 
-// FinalAdvertiseAddr implements memberlist.Transport: the node's QUIC address.
-func (t *quicTransport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+// FinalAdvertiseAddr implements memberlist.Transport: the node's socket
+// address, shared with QUIC.
+func (t *udpTransport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
 	return net.IP(t.advertise.Addr().AsSlice()), int(t.advertise.Port()), nil
 }
 
 // WriteTo implements memberlist.Transport.
-func (t *quicTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+func (t *udpTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
 }
 
-// WriteToAddress implements memberlist.NodeAwareTransport. It never blocks:
-// a packet to a connected node goes out as a datagram; one to a node not
-// yet connected is held while the connection is dialed in the background.
-func (t *quicTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+// WriteToAddress implements memberlist.NodeAwareTransport: b goes out
+// sealed, as one UDP datagram from the node's socket. It never waits for
+// a connection.
+func (t *udpTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	now := time.Now()
 	// Refuse once shut down, so a probe memberlist starts after Shutdown
 	// ends at once; record activity under the same lock, so Close sees
@@ -116,20 +132,135 @@ func (t *quicTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Tim
 	}
 	t.lastActivity.Store(now.UnixNano())
 	t.mu.Unlock()
-	id, ok := t.idFor(a)
-	if ok {
-		err := t.sendPacket(id, b)
-		if err == nil || !errors.Is(err, transport.ErrNotConnected) {
-			return now, err
-		}
+	ap, err := netip.ParseAddrPort(a.Addr)
+	if err != nil {
+		return now, fmt.Errorf("membership address %q: %w", a.Addr, err)
 	}
-	t.holdAndDial(a.Addr, id, b)
+	if err := t.nw.WritePacket(t.keys.seal(b), net.UDPAddrFromAddrPort(ap)); err != nil {
+		return now, err
+	}
+	t.sent.Add(1)
 	return now, nil
+}
+
+// sendLeaving sends this node's leaving notice to addr. It never waits.
+func (t *udpTransport) sendLeaving(self security.NodeID, addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("membership address %q: %w", addr, err)
+	}
+	msg := append([]byte{noticeLeaving}, self[:]...)
+	return t.nw.WritePacket(t.keys.seal(msg), net.UDPAddrFromAddrPort(ap))
+}
+
+// handlePacket opens a raw packet from the socket and passes it to
+// memberlist; one that does not open is counted and dropped. It runs on
+// the transport's packet goroutine and never blocks: if memberlist is
+// behind, the packet is dropped, as a full socket buffer would.
+func (t *udpTransport) handlePacket(p []byte, from net.Addr) {
+	b, ok := t.keys.open(p)
+	if !ok {
+		t.refused.Add(1)
+		t.logRefused(from)
+		if t.onRefused != nil {
+			t.onRefused(from)
+		}
+		return
+	}
+	if len(b) > 0 && b[0] == noticeLeaving {
+		if len(b) == 1+len(security.NodeID{}) && t.onLeaving != nil {
+			t.onLeaving(security.NodeID(b[1:]))
+		}
+		return
+	}
+	now := time.Now()
+	t.lastActivity.Store(now.UnixNano())
+	select {
+	case t.packetCh <- &memberlist.Packet{Buf: b, From: from, Timestamp: now}:
+		t.received.Add(1)
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+// logRefused logs refused packets at most once per refusedLogInterval,
+// with the count since the last line, so a flood cannot flood the log.
+func (t *udpTransport) logRefused(from net.Addr) {
+	n := t.refusedSinceLog.Add(1)
+	last := t.lastRefusedLog.Load()
+	now := time.Now().UnixNano()
+	if now-last < int64(refusedLogInterval) || !t.lastRefusedLog.CompareAndSwap(last, now) {
+		return
+	}
+	t.refusedSinceLog.Add(-n)
+	t.log.Warn("gossip packets refused: not sealed with a key of this realm's keyring",
+		zap.Uint64("count", n), zap.Stringer("last_from", from))
+}
+
+// PacketCh implements memberlist.Transport.
+func (t *udpTransport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
+
+// StreamCh implements memberlist.Transport.
+func (t *udpTransport) StreamCh() <-chan net.Conn { return t.streamCh }
+
+// DialTimeout implements memberlist.Transport.
+func (t *udpTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+// DialAddressTimeout implements memberlist.NodeAwareTransport: a QUIC stream
+// to the node, dialing it first if needed. The two keyrings are exchanged
+// and merged before memberlist uses the stream.
+func (t *udpTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(t.ctx, timeout)
+	defer cancel()
+	id, _ := t.idFor(a)
+	info, err := t.dial(ctx, a.Addr, id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.nw.OpenStream(ctx, info.ID, protocol.StreamMembership)
+	if err != nil {
+		return nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	_ = s.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) })
+	defer stop()
+	if err := t.sendKeyring(s, markerStream); err == nil {
+		err = t.receiveKeyring(s)
+	}
+	if err != nil {
+		s.Abort(protocol.CodeProtocol)
+		return nil, fmt.Errorf("membership stream to %s: %w", info.ID.Short(), err)
+	}
+	_ = s.SetDeadline(time.Time{})
+	return t.track(s)
+}
+
+// track wraps s for memberlist and keeps it until it is closed, so that
+// Shutdown can abort it: memberlist's state exchanges would otherwise
+// wait out their 10 s deadline on a dead peer.
+func (t *udpTransport) track(s *transport.Stream) (*streamConn, error) {
+	c := newStreamConn(s)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		s.Abort(protocol.CodeShutdown)
+		return nil, ErrClosed
+	}
+	t.streams[c] = struct{}{}
+	c.onClose = func() {
+		t.mu.Lock()
+		delete(t.streams, c)
+		t.mu.Unlock()
+	}
+	return c, nil
 }
 
 // idFor finds the node an address names: by its memberlist name (our node
 // ID in hex), or else by a connection to that address.
-func (t *quicTransport) idFor(a memberlist.Address) (security.NodeID, bool) {
+func (t *udpTransport) idFor(a memberlist.Address) (security.NodeID, bool) {
 	if a.Name != "" {
 		if id, err := security.ParseNodeID(a.Name); err == nil {
 			return id, true
@@ -141,69 +272,7 @@ func (t *quicTransport) idFor(a memberlist.Address) (security.NodeID, bool) {
 	return security.NodeID{}, false
 }
 
-// sendPacket sends one memberlist packet to a connected node.
-func (t *quicTransport) sendPacket(id security.NodeID, b []byte) error {
-	err := t.nw.SendDatagram(id, protocol.StreamMembership, b)
-	if !errors.Is(err, transport.ErrDatagramTooLarge) {
-		return err
-	}
-	pkt := append([]byte{markerPacket}, b...)
-	t.goFunc(func() {
-		ctx, cancel := context.WithTimeout(t.ctx, t.dialTimeout)
-		defer cancel()
-		s, err := t.nw.OpenStream(ctx, id, protocol.StreamMembership)
-		if err != nil {
-			return
-		}
-		_ = s.SetWriteDeadline(time.Now().Add(t.dialTimeout))
-		_, _ = s.Write(pkt)
-		_ = s.CloseWrite()
-	})
-	return nil
-}
-
-// holdAndDial keeps b for addr and makes sure one dial to addr is running;
-// when it connects, the held packets are sent.
-func (t *quicTransport) holdAndDial(addr string, expected security.NodeID, b []byte) {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return
-	}
-	p, dialing := t.pending[addr]
-	if !dialing {
-		p = &pendingDial{}
-		t.pending[addr] = p
-	}
-	if len(p.packets) < maxPendingPackets {
-		p.packets = append(p.packets, append([]byte(nil), b...))
-	}
-	if !dialing {
-		t.wg.Go(func() { t.dialAndFlush(addr, expected) })
-	}
-	t.mu.Unlock()
-}
-
-func (t *quicTransport) dialAndFlush(addr string, expected security.NodeID) {
-	ctx, cancel := context.WithTimeout(t.ctx, t.dialTimeout)
-	defer cancel()
-	info, err := t.dial(ctx, addr, expected)
-	t.mu.Lock()
-	p := t.pending[addr]
-	delete(t.pending, addr)
-	t.mu.Unlock()
-	if err != nil {
-		t.log.Debug("membership dial failed", zap.String("addr", addr), zap.Error(err))
-		return
-	}
-	for _, pkt := range p.packets {
-		if err := t.sendPacket(info.ID, pkt); err != nil {
-			t.log.Debug("membership packet not sent", zap.Stringer("peer", info.ID), zap.Error(err))
-		}
-	}
-}
-
-func (t *quicTransport) dial(ctx context.Context, addr string, expected security.NodeID) (transport.PeerInfo, error) {
+func (t *udpTransport) dial(ctx context.Context, addr string, expected security.NodeID) (transport.PeerInfo, error) {
 	if !expected.IsZero() {
 		if p, ok := t.nw.Peer(expected); ok {
 			return p, nil
@@ -216,101 +285,98 @@ func (t *quicTransport) dial(ctx context.Context, addr string, expected security
 	return t.nw.Dial(ctx, net.UDPAddrFromAddrPort(ap), expected)
 }
 
-// PacketCh implements memberlist.Transport.
-func (t *quicTransport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
-
-// StreamCh implements memberlist.Transport.
-func (t *quicTransport) StreamCh() <-chan net.Conn { return t.streamCh }
-
-// DialTimeout implements memberlist.Transport.
-func (t *quicTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+// sendKeyring writes prefix (if any), then this node's keyring, length
+// first.
+func (t *udpTransport) sendKeyring(w io.Writer, prefix ...byte) error {
+	msg := t.keys.encode()
+	b := append(prefix, binary.BigEndian.AppendUint16(nil, uint16(len(msg)))...)
+	_, err := w.Write(append(b, msg...))
+	return err
 }
 
-// DialAddressTimeout implements memberlist.NodeAwareTransport: a QUIC stream
-// to the node, dialing it first if needed.
-func (t *quicTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(t.ctx, timeout)
-	defer cancel()
-	id, _ := t.idFor(a)
-	info, err := t.dial(ctx, a.Addr, id)
+// receiveKeyring reads a peer's keyring and merges it into this node's.
+func (t *udpTransport) receiveKeyring(r io.Reader) error {
+	var n [2]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return err
+	}
+	size := int(binary.BigEndian.Uint16(n[:]))
+	if size > maxKeyringMessage {
+		return fmt.Errorf("%w: %d bytes", ErrInvalidKeyring, size)
+	}
+	msg := make([]byte, size)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return err
+	}
+	remote, err := decodeKeyring(msg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s, err := t.nw.OpenStream(ctx, info.ID, protocol.StreamMembership)
-	if err != nil {
-		return nil, err
+	if t.keys.merge(remote) {
+		t.log.Info("gossip key changed to the realm's current primary")
 	}
-	if _, err := s.Write([]byte{markerStream}); err != nil {
-		s.Abort(protocol.CodeInternal)
-		return nil, err
-	}
-	return newStreamConn(s), nil
+	return nil
 }
 
-// handleDatagram passes a peer's datagram to memberlist. If memberlist is
-// behind, the packet is dropped, as UDP would.
-func (t *quicTransport) handleDatagram(from transport.PeerInfo, payload []byte) {
-	t.deliver(from.RemoteAddr, append([]byte(nil), payload...))
-	if t.onContact != nil {
-		t.onContact(from)
-	}
-}
-
-func (t *quicTransport) deliver(from net.Addr, b []byte) {
-	t.lastActivity.Store(time.Now().UnixNano())
-	select {
-	case t.packetCh <- &memberlist.Packet{Buf: b, From: from, Timestamp: time.Now()}:
-	default:
-		t.log.Debug("membership packet queue full, dropping a packet")
-	}
-}
-
-// handleStream serves a membership stream a peer opened.
-func (t *quicTransport) handleStream(ctx context.Context, s *transport.Stream) {
+// handleStream serves a membership stream a peer opened: keyrings first,
+// then memberlist's exchange.
+func (t *udpTransport) handleStream(ctx context.Context, s *transport.Stream) {
 	var marker [1]byte
-	_ = s.SetReadDeadline(time.Now().Add(t.dialTimeout))
+	_ = s.SetDeadline(time.Now().Add(t.dialTimeout))
+	stop := context.AfterFunc(t.ctx, func() { _ = s.SetDeadline(time.Now()) })
+	defer stop()
 	if _, err := io.ReadFull(s, marker[:]); err != nil {
 		return
 	}
-	_ = s.SetReadDeadline(time.Time{})
-	switch marker[0] {
-	case markerStream:
-		c := newStreamConn(s)
-		select {
-		case t.streamCh <- c:
-		case <-t.ctx.Done():
-			return
-		case <-ctx.Done():
-			return
-		}
-		// memberlist owns the conn now; keep the stream until it closes it.
-		select {
-		case <-c.closed:
-		case <-t.ctx.Done():
-		case <-ctx.Done():
-		}
-	case markerPacket:
-		_ = s.SetReadDeadline(time.Now().Add(t.dialTimeout))
-		b, err := io.ReadAll(io.LimitReader(s, maxPacketSize+1))
-		if err != nil || len(b) > maxPacketSize {
-			s.Abort(protocol.CodeFrameTooLarge)
-			return
-		}
-		t.deliver(s.RemoteAddr(), b)
-	default:
+	if marker[0] != markerStream {
 		s.Abort(protocol.CodeProtocol)
+		return
+	}
+	if err := t.receiveKeyring(s); err != nil {
+		t.log.Debug("membership stream refused", zap.Stringer("peer", s.Peer()), zap.Error(err))
+		s.Abort(protocol.CodeProtocol)
+		return
+	}
+	if err := t.sendKeyring(s); err != nil {
+		return
+	}
+	if !stop() {
+		return // shutting down
+	}
+	_ = s.SetDeadline(time.Time{})
+	c, err := t.track(s)
+	if err != nil {
+		return
+	}
+	select {
+	case t.streamCh <- c:
+	case <-t.ctx.Done():
+		return
+	case <-ctx.Done():
+		return
+	}
+	// memberlist owns the conn now; keep the stream until it closes it.
+	select {
+	case <-c.closed:
+	case <-t.ctx.Done():
+	case <-ctx.Done():
 	}
 }
 
 // Shutdown implements memberlist.Transport: it stops every goroutine.
-func (t *quicTransport) Shutdown() error {
+func (t *udpTransport) Shutdown() error {
 	t.mu.Lock()
 	t.closed = true
+	streams := make([]*streamConn, 0, len(t.streams))
+	for c := range t.streams {
+		streams = append(streams, c)
+	}
 	t.mu.Unlock()
 	t.cancel()
-	t.nw.HandleDatagram(protocol.StreamMembership, nil)
+	for _, c := range streams {
+		c.abort()
+	}
+	t.nw.HandlePackets(nil)
 	t.nw.Handle(protocol.StreamMembership, nil)
-	t.wg.Wait()
 	return nil
 }

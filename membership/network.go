@@ -13,14 +13,15 @@ import (
 // implements it.
 type Network interface {
 	ID() security.NodeID
+	Realm() string
 	Addr() net.Addr
 	Dial(ctx context.Context, addr net.Addr, expected security.NodeID) (transport.PeerInfo, error)
 	Peer(id security.NodeID) (transport.PeerInfo, bool)
 	PeerByAddr(addr string) (transport.PeerInfo, bool)
 	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
-	SendDatagram(id security.NodeID, typ protocol.StreamType, payload []byte) error
+	WritePacket(b []byte, addr net.Addr) error
+	HandlePackets(h transport.PacketHandler)
 	Handle(typ protocol.StreamType, h transport.StreamHandler)
-	HandleDatagram(typ protocol.StreamType, h transport.DatagramHandler)
 }
 
 var _ Network = (*transport.Transport)(nil)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/org/macula/protocol"
 	"github.com/org/macula/transport"
 )
 
@@ -12,6 +13,7 @@ type streamConn struct {
 	*transport.Stream
 	closeOnce sync.Once
 	closed    chan struct{}
+	onClose   func() // if set, run once when closed
 }
 
 var _ net.Conn = (*streamConn)(nil)
@@ -25,7 +27,23 @@ func (c *streamConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		err = c.Stream.Close()
-		close(c.closed)
+		c.done()
 	})
 	return err
+}
+
+// abort ends the stream at once in both directions (at Shutdown); it is
+// idempotent, and a later Close does nothing.
+func (c *streamConn) abort() {
+	c.closeOnce.Do(func() {
+		c.Stream.Abort(protocol.CodeShutdown)
+		c.done()
+	})
+}
+
+func (c *streamConn) done() {
+	close(c.closed)
+	if c.onClose != nil {
+		c.onClose()
+	}
 }

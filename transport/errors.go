@@ -43,6 +43,9 @@ var (
 	// refusal arrives (the open itself succeeds: QUIC opens streams without a
 	// round trip). The QUIC error stays in the chain for [StreamCode].
 	ErrRateLimited = errors.New("macula: rate limited")
+	// ErrInvalidPacket means [Transport.WritePacket] was given a packet a
+	// receiver would take for QUIC (or an empty one).
+	ErrInvalidPacket = errors.New("macula: invalid raw packet")
 	// ErrInvalidConfig wraps every validation error of [Config].
 	ErrInvalidConfig = errors.New("macula: invalid transport config")
 )

@@ -100,6 +100,9 @@ func (t *Transport) helloAsDialer(ctx context.Context, conn *quic.Conn, id secur
 	}
 	deadline, _ := ctx.Deadline()
 	_ = ctrl.SetDeadline(deadline)
+	// Cancelling ctx (the Transport or the caller closing) ends the
+	// exchange at once, not at the deadline.
+	defer context.AfterFunc(ctx, func() { _ = ctrl.SetDeadline(time.Now()) })()
 	seq := t.dialSeq.Add(1)
 	frame, err := protocol.AppendFrame([]byte{byte(protocol.StreamControl)}, t.hello(seq), t.cfg.MaxFrameSize)
 	if err != nil {

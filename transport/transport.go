@@ -39,6 +39,7 @@ type Transport struct {
 	dialSeq  atomic.Uint64
 	peers    *peerTable
 
+	packets          packetState
 	datagramsDropped atomic.Uint64
 	limitRefused     [numLimits]atomic.Uint64 // by Limit; see LimitStats
 
@@ -88,6 +89,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, fmt.Errorf("macula: listen: %w", err)
 	}
 	t.goFunc(t.acceptLoop)
+	t.startPackets()
 	return t, nil
 }
 

@@ -194,8 +194,11 @@ func (m *Mesh) Kill(members ...int) {
 	var wg sync.WaitGroup
 	for _, mem := range victims {
 		wg.Go(func() {
-			_ = mem.node.Close()
+			// The link first: a crashed node's sends fail, so nothing of
+			// its graceful Close (leave, probes in flight) waits on
+			// answers that cannot come.
 			_ = mem.link.Close()
+			_ = mem.node.Close()
 		})
 	}
 	wg.Wait()
