@@ -94,7 +94,7 @@ func newUDPTransport(nw Network, keys *keyring, advertise netip.AddrPort, dialTi
 		packetCh: make(chan *memberlist.Packet, packetQueue),
 		streamCh: make(chan net.Conn),
 		ctx:      ctx, cancel: cancel,
-		streams:  make(map[*streamConn]struct{}),
+		streams: make(map[*streamConn]struct{}),
 	}
 	nw.HandlePackets(t.handlePacket)
 	nw.Handle(protocol.StreamMembership, t.handleStream)
