@@ -172,7 +172,7 @@ func New(opts ...Option) (*Node, error) {
 	}
 	n.tr = tr
 	n.setSelfSubject(cfg.certificate)
-	n.members, err = membership.New(tr, membership.Meta{Addrs: advertise, Version: transport.Software}, cfg.membership, log)
+	n.members, err = membership.New(tr, membership.Meta{Addrs: advertise, Version: transport.Software}, cfg.membershipConfig(), log)
 	n.membersRef.Store(n.members)
 	if err != nil {
 		n.cancel()
