@@ -320,6 +320,10 @@ func (n *Node) dial(ctx context.Context, addr string) error {
 			return err
 		}
 	}
+	// The connection is the node's way into the realm until the exchange
+	// is done: keep it from the connection manager.
+	n.tr.Protect(peer.ID, "join")
+	defer n.tr.Unprotect(peer.ID, "join")
 	// Exchange membership state over the connection, so both views merge.
 	// If the exchange ran on a connection that lost to a simultaneous dial
 	// from the peer, the winning connection follows: give the loser a

@@ -69,13 +69,34 @@ func (n *Node) startTopology() error {
 	topo.Start()
 	events := n.members.Watch(n.ctx)
 	n.goFunc(func() {
+		var links []security.NodeID
 		topo.SetMembers(n.aliveIDs())
+		links = n.protectLinks(links, topo.Neighbours())
 		for range events {
 			topo.SetMembers(n.aliveIDs())
+			links = n.protectLinks(links, topo.Neighbours())
 		}
 	})
 	n.goFunc(n.publishLinks)
 	return nil
+}
+
+// overlayTag is the connection manager's protection tag of overlay links.
+const overlayTag = "overlay"
+
+// protectLinks makes the overlay links, and only they, the connections the
+// connection manager never closes; old are the links protected so far. It
+// returns the links now protected.
+func (n *Node) protectLinks(old, links []security.NodeID) []security.NodeID {
+	for _, id := range old {
+		if !slices.Contains(links, id) {
+			n.tr.Unprotect(id, overlayTag)
+		}
+	}
+	for _, id := range links {
+		n.tr.Protect(id, overlayTag)
+	}
+	return links
 }
 
 // onPeerChange is the transport's peer callback. A new connection's peer

@@ -437,7 +437,22 @@ func TestCallTo(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := newMesh(t, 3, meshConfig{service: func(i int, cfg *Config) { cfg.Version = fmt.Sprintf("test-%d", i) }})
+		// After 90 s idle the connection manager has closed the
+		// connections: CallTo finds the target's address by Resolve, as a
+		// Node does from membership.
+		var m *testMesh
+		resolve := func(_ context.Context, id security.NodeID) ([]string, error) {
+			for _, nd := range m.nodes {
+				if nd.id.ID() == id {
+					return []string{nd.addr}, nil
+				}
+			}
+			return nil, nil
+		}
+		m = newMesh(t, 3, meshConfig{service: func(i int, cfg *Config) {
+			cfg.Version = fmt.Sprintf("test-%d", i)
+			cfg.Resolve = resolve
+		}})
 		time.Sleep(90 * time.Second)
 		ctx := context.Background()
 		rep, err := m.nodes[1].svc.CallTo(ctx, m.nodes[2].ID(), HealthProcedure, nil)

@@ -27,6 +27,9 @@ const (
 	DefaultFrameBurst         = 400_000
 )
 
+// NoLimitDuration, in [Config.ConnIdleTimeout], turns idle trimming off.
+const NoLimitDuration time.Duration = -1
+
 // NoLimit, in a per-peer limit field of [Config] (MaxStreamsPerPeer,
 // StreamRate, StreamBurst, FrameRate, FrameBurst), turns that limit off.
 // Zero means the default; other negative values are invalid.
@@ -62,6 +65,21 @@ type Config struct {
 	// HandshakeTimeout bounds the QUIC/TLS handshake and the Hello exchange.
 	// Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// ConnLowWater and ConnHighWater bound the number of connections: once
+	// more than ConnHighWater are open, the least recently used ones that
+	// are neither protected ([Transport.Protect]) nor carrying a stream
+	// and have been idle for ConnGracePeriod are closed until ConnLowWater
+	// remain. Zero means DefaultConnLowWater (32) and DefaultConnHighWater
+	// (64); NoLimit as ConnHighWater turns this off.
+	ConnLowWater, ConnHighWater int
+	// ConnIdleTimeout closes a connection that is not protected and has
+	// carried no stream for this long, whatever the count: connections
+	// made on demand (a lookup, a call, a state exchange) do not pile up.
+	// Zero means DefaultConnIdleTimeout (5 s); NoLimitDuration turns it off.
+	ConnIdleTimeout time.Duration
+	// ConnGracePeriod is the least idle time before the watermarks may
+	// close a connection. Zero means DefaultConnGracePeriod (2 s).
+	ConnGracePeriod time.Duration
 	// MaxFrameSize is the largest frame accepted or sent on any stream.
 	// Zero means protocol.DefaultMaxFrameSize.
 	MaxFrameSize int
@@ -162,6 +180,9 @@ func (c Config) withDefaults() (Config, error) {
 	if err := c.limitDefaults(); err != nil {
 		return c, err
 	}
+	if err := c.connDefaults(); err != nil {
+		return c, err
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
@@ -252,4 +273,39 @@ func checkOwnCertificate(c Config) error {
 		return fmt.Errorf("%w: certificate is for node %s, identity is %s", ErrInvalidConfig, id.Short(), c.Identity.ID().Short())
 	}
 	return nil
+}
+
+// connDefaults checks the connection manager's settings and fills in
+// their defaults.
+func (c *Config) connDefaults() error {
+	if c.ConnLowWater == 0 {
+		c.ConnLowWater = DefaultConnLowWater
+	}
+	if c.ConnHighWater == 0 {
+		c.ConnHighWater = max(DefaultConnHighWater, c.ConnLowWater)
+	}
+	if c.ConnIdleTimeout == 0 {
+		c.ConnIdleTimeout = DefaultConnIdleTimeout
+	}
+	if c.ConnGracePeriod == 0 {
+		c.ConnGracePeriod = DefaultConnGracePeriod
+	}
+	switch {
+	case c.ConnLowWater < 0:
+		return fmt.Errorf("%w: connection low water mark must not be negative", ErrInvalidConfig)
+	case c.ConnHighWater != NoLimit && c.ConnHighWater < c.ConnLowWater:
+		return fmt.Errorf("%w: connection high water mark %d is below the low one %d", ErrInvalidConfig, c.ConnHighWater, c.ConnLowWater)
+	case c.ConnIdleTimeout < 0 && c.ConnIdleTimeout != NoLimitDuration, c.ConnGracePeriod < 0:
+		return fmt.Errorf("%w: connection durations must not be negative", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// trimInterval is how often the connection manager runs.
+func (c *Config) trimInterval() time.Duration {
+	d := time.Second
+	if c.ConnIdleTimeout > 0 {
+		d = min(d, c.ConnIdleTimeout/4)
+	}
+	return max(d, 10*time.Millisecond)
 }

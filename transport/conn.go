@@ -41,6 +41,7 @@ type peerConn struct {
 	datagrams chan []byte // drained by datagramSender
 
 	limits *connLimits
+	use    connUse
 }
 
 func (pc *peerConn) info() PeerInfo {
@@ -53,6 +54,9 @@ func (pc *peerConn) info() PeerInfo {
 		Software:        pc.hello.GetSoftware(),
 		Outbound:        pc.outbound,
 		ConnectedAt:     pc.connectedAt,
+		Protected:       pc.t.protectedBy(pc.id),
+		Streams:         int(max(pc.use.users.Load(), 0)),
+		Idle:            pc.idleFor(time.Now()),
 		RTT:             pc.conn.ConnectionStats().SmoothedRTT,
 		Certificate:     pc.peerCertificate(),
 	}
@@ -177,7 +181,15 @@ func (pc *peerConn) acceptLoop() {
 			pc.refuseStream(s, limit)
 			continue
 		}
-		if !pc.t.goFunc(func() { defer pc.streamDone(); pc.t.dispatch(pc, s) }) {
+		if !pc.acquire() {
+			// Retired by the connection manager: it is closing.
+			pc.streamDone()
+			s.CancelRead(quic.StreamErrorCode(protocol.CodeShutdown))
+			s.CancelWrite(quic.StreamErrorCode(protocol.CodeShutdown))
+			continue
+		}
+		if !pc.t.goFunc(func() { defer pc.streamDone(); defer pc.release(); pc.t.dispatch(pc, s) }) {
+			pc.release()
 			pc.streamDone()
 			s.CancelRead(quic.StreamErrorCode(protocol.CodeShutdown))
 			s.CancelWrite(quic.StreamErrorCode(protocol.CodeShutdown))

@@ -43,6 +43,9 @@ var (
 	// refusal arrives (the open itself succeeds: QUIC opens streams without a
 	// round trip). The QUIC error stays in the chain for [StreamCode].
 	ErrRateLimited = errors.New("macula: rate limited")
+	// ErrIdleClosed is the cause reported ([PeerEvent].Err) for a
+	// connection the connection manager closed because it was idle.
+	ErrIdleClosed = errors.New("macula: idle connection closed")
 	// ErrInvalidPacket means [Transport.WritePacket] was given a packet a
 	// receiver would take for QUIC (or an empty one).
 	ErrInvalidPacket = errors.New("macula: invalid raw packet")

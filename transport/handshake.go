@@ -214,7 +214,7 @@ func (t *Transport) readHello(r *protocol.FrameReader, id security.NodeID) (*pro
 
 func (t *Transport) newPeerConn(conn *quic.Conn, ctrl *quic.Stream, r *protocol.FrameReader, id security.NodeID,
 	hello *protocol.Hello, outbound bool, dialer security.NodeID, dialSeq uint64) *peerConn {
-	return &peerConn{
+	pc := &peerConn{
 		t: t, conn: conn, id: id, hello: hello, outbound: outbound,
 		dialer: dialer, dialSeq: dialSeq, remoteInstance: hello.GetInstance(),
 		connectedAt: time.Now(), ctrl: ctrl, ctrlReader: r,
@@ -222,6 +222,8 @@ func (t *Transport) newPeerConn(conn *quic.Conn, ctrl *quic.Stream, r *protocol.
 		datagrams: make(chan []byte, datagramQueueLen),
 		limits:    newConnLimits(&t.cfg),
 	}
+	pc.touch()
+	return pc
 }
 
 // register makes pc the peer's connection unless a better one exists, closes

@@ -32,6 +32,15 @@ type PeerInfo struct {
 	// handshake, verified for its node ID and realm (and, with a realm CA,
 	// its chain); security.RolesOf reads its roles. Shared: do not modify.
 	Certificate *x509.Certificate
+	// Protected lists the tags that keep the connection open whatever its
+	// use ([Transport.Protect]); empty for a connection made on demand,
+	// which the connection manager closes once idle.
+	Protected []string
+	// Streams is the number of streams in flight on the connection.
+	Streams int
+	// Idle is how long the connection has carried no stream (zero while
+	// one is in flight).
+	Idle time.Duration
 }
 
 // PeerEvent reports a peer becoming connected or disconnected.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -24,6 +25,16 @@ type Stream struct {
 	typ      protocol.StreamType
 	local    net.Addr
 	remote   net.Addr
+	// finished is set on streams this node opened: the first Close or
+	// Abort ends the stream's count on its connection.
+	finished *atomic.Bool
+}
+
+// finish ends the count of a stream this node opened.
+func (s *Stream) finish() {
+	if s.finished != nil && s.finished.CompareAndSwap(false, true) {
+		s.pc.release()
+	}
 }
 
 func newStream(pc *peerConn, raw *quic.Stream, typ protocol.StreamType) *Stream {
@@ -132,13 +143,16 @@ func (s *Stream) CloseWrite() error { return s.raw.Close() }
 func (s *Stream) Abort(code protocol.ErrorCode) {
 	s.raw.CancelRead(quic.StreamErrorCode(code))
 	s.raw.CancelWrite(quic.StreamErrorCode(code))
+	s.finish()
 }
 
 // Close ends the stream in both directions: it stops receiving and closes
 // the sending side cleanly after any data already written.
 func (s *Stream) Close() error {
 	s.raw.CancelRead(quic.StreamErrorCode(protocol.CodeOK))
-	return s.raw.Close()
+	err := s.raw.Close()
+	s.finish()
+	return err
 }
 
 // SetDeadline sets the read and write deadline; zero clears it.

@@ -40,6 +40,7 @@ type Transport struct {
 	peers    *peerTable
 
 	packets          packetState
+	protected        protections
 	datagramsDropped atomic.Uint64
 	limitRefused     [numLimits]atomic.Uint64 // by Limit; see LimitStats
 
@@ -90,6 +91,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.goFunc(t.acceptLoop)
 	t.startPackets()
+	t.goFunc(t.trimLoop)
 	return t, nil
 }
 
@@ -269,15 +271,22 @@ func (t *Transport) OpenStream(ctx context.Context, id security.NodeID, typ prot
 	if pc == nil {
 		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), ErrNotConnected)
 	}
+	if !pc.acquire() {
+		return nil, fmt.Errorf("open stream to %s: %w (closing as idle)", id.Short(), ErrNotConnected)
+	}
 	raw, err := pc.conn.OpenStreamSync(ctx)
 	if err != nil {
+		pc.release()
 		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), err)
 	}
 	if _, err := raw.Write([]byte{byte(typ)}); err != nil {
 		raw.CancelRead(quic.StreamErrorCode(protocol.CodeInternal))
+		pc.release()
 		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), err)
 	}
-	return newStream(pc, raw, typ), nil
+	s := newStream(pc, raw, typ)
+	s.finished = new(atomic.Bool)
+	return s, nil
 }
 
 // dispatch reads the stream-type byte and runs the matching handler.
