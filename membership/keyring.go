@@ -303,26 +303,13 @@ func wins(g1 uint64, k1 []byte, g2 uint64, k2 []byte) bool {
 	return bytes.Compare(h1[:], h2[:]) < 0
 }
 
-// merge folds a peer's keyring into this one: its removals, then its keys
-// (except removed ones), then the winning primary. It reports whether the
+// merge folds a peer's keyring into this one: its removals, then the
+// winning primary, then every key of its not removed (the losing primary
+// too, so packets still sealed with it open here). It reports whether the
 // primary changed.
 func (kr *keyring) merge(r remoteKeyring) (changed bool) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
-	remotePrimary := r.keys[0]
-	primaryChanges := false
-	switch {
-	case bytes.Equal(remotePrimary, kr.keys[0]):
-		kr.generation = max(kr.generation, r.generation)
-	case wins(r.generation, remotePrimary, kr.generation, kr.keys[0]):
-		primaryChanges = true
-		if err := kr.addLocked(remotePrimary); err == nil {
-			kr.makePrimaryLocked(kr.indexLocked(remotePrimary))
-			kr.generation = r.generation
-		} else {
-			primaryChanges = false // keyring full: keep ours
-		}
-	}
 	for _, h := range r.removed {
 		for i := len(kr.keys) - 1; i > 0; i-- {
 			if keyHash(kr.keys[i]) == h {
@@ -336,10 +323,27 @@ func (kr *keyring) merge(r remoteKeyring) (changed bool) {
 			kr.removed = append(kr.removed, h)
 		}
 	}
-	for _, k := range r.keys[1:] {
+	remotePrimary := r.keys[0]
+	switch {
+	case bytes.Equal(remotePrimary, kr.keys[0]):
+		kr.generation = max(kr.generation, r.generation)
+	case wins(r.generation, remotePrimary, kr.generation, kr.keys[0]):
+		old := kr.keys[0]
+		if err := kr.addLocked(remotePrimary); err == nil {
+			kr.makePrimaryLocked(kr.indexLocked(remotePrimary))
+			kr.generation = r.generation
+			changed = true
+			// The primary it replaces may be one the remote removed:
+			// demoted now, it goes too.
+			if slices.Contains(r.removed, keyHash(old)) {
+				kr.removeAtLocked(kr.indexLocked(old))
+			}
+		}
+	}
+	for _, k := range r.keys {
 		if !slices.Contains(kr.removed, keyHash(k)) {
 			_ = kr.addLocked(k) // a full keyring keeps what it has
 		}
 	}
-	return primaryChanges
+	return changed
 }
