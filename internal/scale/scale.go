@@ -1,0 +1,159 @@
+// Package scale starts many full nodes in one process on real loopback
+// QUIC and measures how the mesh forms: convergence time, connections,
+// memory and goroutines per node, messaging across the mesh, and Close
+// times. The root package's scale test and `make bench-scale` use it.
+package scale
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/org/macula"
+)
+
+// Config says what to run.
+type Config struct {
+	// Nodes is how many nodes start; each joins a random earlier one.
+	Nodes int
+	// Realm is the nodes' realm (default "org.example.scale").
+	Realm string
+	// Converge bounds the wait for every node to see every other alive.
+	Converge time.Duration
+	// Idle is how long the mesh idles before connections are counted.
+	Idle time.Duration
+	// Seed seeds the choice of join targets.
+	Seed uint64
+	// Options are added to every node's options.
+	Options []macula.Option
+	// Log, if set, receives progress lines.
+	Log func(format string, args ...any)
+}
+
+// Result is what a run measured.
+type Result struct {
+	Nodes        int
+	StartTook    time.Duration // starting and joining every node
+	ConvergeTook time.Duration // from the last join until all see all alive
+	Converged    bool
+	// Connections per node after the idle period: min, median, max.
+	ConnMin, ConnMedian, ConnMax int
+	// HeapPerNode and GoroutinesPerNode are the process's totals after
+	// the idle period divided by the node count.
+	HeapPerNode       uint64
+	GoroutinesPerNode float64
+}
+
+// Mesh is a running set of nodes.
+type Mesh struct {
+	Nodes []*macula.Node
+}
+
+// Close closes every node concurrently and returns how long it took.
+func (m *Mesh) Close() time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, n := range m.Nodes {
+		wg.Go(func() { _ = n.Close() })
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// Start starts cfg.Nodes nodes, each joining a random earlier one, and
+// waits for every node to see all of them alive (up to cfg.Converge).
+// The caller closes the returned Mesh, also on error.
+func Start(ctx context.Context, cfg Config) (*Mesh, Result, error) {
+	if cfg.Realm == "" {
+		cfg.Realm = "org.example.scale"
+	}
+	logf := cfg.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+	m := &Mesh{}
+	res := Result{Nodes: cfg.Nodes}
+	start := time.Now()
+	for i := range cfg.Nodes {
+		opts := append([]macula.Option{macula.WithRealm(cfg.Realm), macula.WithListenAddr("127.0.0.1:0")}, cfg.Options...)
+		n, err := macula.New(opts...)
+		if err != nil {
+			return m, res, fmt.Errorf("node %d: %w", i, err)
+		}
+		m.Nodes = append(m.Nodes, n)
+		if i == 0 {
+			continue
+		}
+		target := m.Nodes[rng.IntN(i)]
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = n.Join(jctx, target.Addr().String())
+		cancel()
+		if err != nil {
+			return m, res, fmt.Errorf("node %d joining node %s: %w", i, target.ID().Short(), err)
+		}
+		if (i+1)%100 == 0 {
+			logf("%d nodes started (%v)", i+1, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	res.StartTook = time.Since(start)
+	joined := time.Now()
+	deadline := joined.Add(cfg.Converge)
+	for {
+		lagging := 0
+		for _, n := range m.Nodes {
+			if alive(n) < cfg.Nodes {
+				lagging++
+			}
+		}
+		if lagging == 0 {
+			res.Converged = true
+			break
+		}
+		if time.Now().After(deadline) {
+			logf("%d nodes still miss members after %v", lagging, cfg.Converge)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return m, res, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	res.ConvergeTook = time.Since(joined)
+	if !res.Converged {
+		return m, res, errors.New("scale: the mesh did not converge")
+	}
+	return m, res, nil
+}
+
+// alive counts the members n sees alive, itself included.
+func alive(n *macula.Node) int {
+	c := 0
+	for _, mem := range n.Members() {
+		if mem.State == macula.MemberAlive {
+			c++
+		}
+	}
+	return c
+}
+
+// Measure fills the connection, memory and goroutine figures of res.
+func (m *Mesh) Measure(res *Result) {
+	counts := make([]int, len(m.Nodes))
+	for i, n := range m.Nodes {
+		counts[i] = len(n.Peers())
+	}
+	slices.Sort(counts)
+	res.ConnMin, res.ConnMedian, res.ConnMax = counts[0], counts[len(counts)/2], counts[len(counts)-1]
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.HeapPerNode = ms.HeapInuse / uint64(len(m.Nodes))
+	res.GoroutinesPerNode = float64(runtime.NumGoroutine()) / float64(len(m.Nodes))
+}

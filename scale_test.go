@@ -1,0 +1,59 @@
+package macula_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/macula"
+	"github.com/org/macula/internal/scale"
+)
+
+// TestTwoHundredNodesOverUDP starts 200 full nodes on real loopback QUIC
+// in this process, each joining a random earlier one (64 under the race
+// detector, which multiplies time and memory; make test-scale runs the
+// 200 without it). Every node must see every node alive within 30 s, and
+// after 10 s idle no node may hold more than 2k+8 connections: SWIM runs
+// on the shared socket without connections, the overlay's k links are the
+// only protected ones, and the connection manager closes the rest.
+func TestTwoHundredNodesOverUDP(t *testing.T) {
+	n := 200
+	if raceEnabled {
+		n = 64
+	}
+	const k = 2 // the default overlay degree
+	m, res, err := scale.Start(context.Background(), scale.Config{
+		Nodes:    n,
+		Converge: 30 * time.Second,
+		Log:      t.Logf,
+	})
+	t.Cleanup(func() { t.Logf("closing all %d nodes took %v", n, m.Close()) })
+	require.NoError(t, err)
+	require.True(t, res.Converged)
+	t.Logf("%d nodes: joins took %v, all saw all alive %v after the last join", n, res.StartTook, res.ConvergeTook)
+
+	time.Sleep(10 * time.Second)
+	m.Measure(&res)
+	t.Logf("connections per node after 10 s idle: min %d, median %d, max %d; heap %.2f MB and %.0f goroutines per node",
+		res.ConnMin, res.ConnMedian, res.ConnMax, float64(res.HeapPerNode)/1e6, res.GoroutinesPerNode)
+	require.LessOrEqual(t, res.ConnMax, 2*k+8)
+	for _, node := range m.Nodes {
+		for _, p := range node.Peers() {
+			if len(p.Protected) == 0 {
+				require.Less(t, p.Idle, 10*time.Second, "an unprotected connection idle for 10 s would have been closed")
+			}
+		}
+	}
+	// Still one mesh: every node sees all alive.
+	for _, node := range m.Nodes {
+		alive := 0
+		for _, mem := range node.Members() {
+			if mem.State == macula.MemberAlive {
+				alive++
+			}
+		}
+		require.Equal(t, n, alive)
+	}
+}
