@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PKGS      := ./...
 
-.PHONY: all test test-scale flake-hunt vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
+.PHONY: all test test-scale bench-scale flake-hunt vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
 
 all: test
 
@@ -14,10 +14,18 @@ test: vet
 	$(MAKE) --no-print-directory test-scale
 	cd benchmarks && $(GO) test -race -count=1 -timeout 5m ./...
 
-## test-scale: the DHT's 200-node QUIC mesh tests, without -race (under
-## -race they run at 50 nodes: 200 would need about 13 GB)
+## test-scale: the DHT's 200-node QUIC mesh tests and 200 full nodes on
+## loopback, without -race (under -race they run at 50 and 64 nodes: 200
+## would need about 13 GB)
 test-scale:
 	$(GO) test -count=1 -timeout 15m -run 'TestDHTOverQUIC|TestDHTChurnOverQUIC' ./routing
+	$(GO) test -count=1 -timeout 5m -run 'TestTwoHundredNodesOverUDP' .
+
+## bench-scale: N full nodes (default 1000) on loopback QUIC in one process:
+## convergence, connections, memory and goroutines per node, Close
+N ?= 1000
+bench-scale:
+	$(GO) run ./internal/tools/benchscale -n $(N)
 
 ## flake-hunt: the whole suite twice with -race and 4 packages at once,
 ## once with GOMAXPROCS=1, then every virtual-time (synctest) test 50 times
