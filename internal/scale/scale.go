@@ -25,8 +25,6 @@ type Config struct {
 	Realm string
 	// Converge bounds the wait for every node to see every other alive.
 	Converge time.Duration
-	// Idle is how long the mesh idles before connections are counted.
-	Idle time.Duration
 	// Seed seeds the choice of join targets.
 	Seed uint64
 	// Options are added to every node's options.
