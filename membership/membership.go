@@ -106,6 +106,16 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	mc.PushPullInterval = cfg.PushPullInterval
 	mc.GossipToTheDeadTime = cfg.GossipToTheDeadTime
 	mc.TCPTimeout = streamTimeout
+	// memberlist's "TCP" fallback ping exists for networks that drop UDP
+	// but pass TCP. Here both travel on the same UDP socket, so it adds no
+	// path, only a QUIC handshake per missed ack: under load, missed acks
+	// became a storm of dials (200 handshakes in flight in a 57-node mesh)
+	// that starved the very probes it was meant to back up. Indirect
+	// probes through other members remain.
+	mc.DisableTcpPings = true
+	// Packets are at most 1,371 bytes and travel on a LAN or loopback:
+	// LZW compressing each one cost more CPU than it saved.
+	mc.EnableCompression = false
 	mc.DeadNodeReclaimTime = time.Nanosecond // a restarted node may rejoin at once
 	list, err := memberlist.Create(mc)
 	if err != nil {

@@ -54,8 +54,23 @@ func (q *QUICQuerier) connect(ctx context.Context, c Contact) error {
 	return nil
 }
 
-// exchange sends one request to c and reads its response.
+// exchange sends one request to c and reads its response. Every DHT
+// request is idempotent, so one that died with the connection it ran on
+// because that connection lost to a simultaneous dial from c (both nodes
+// dialed at once, as happens when an idle connection was closed and both
+// need it again) is sent again, on the connection that won.
 func (q *QUICQuerier) exchange(ctx context.Context, c Contact, req *protocol.Envelope) (*protocol.Envelope, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := q.exchangeOnce(ctx, c, req)
+		if code, ok := transport.StreamCode(err); ok && code == protocol.CodeDuplicateConnection && attempt < 2 && ctx.Err() == nil {
+			continue
+		}
+		return resp, err
+	}
+}
+
+// exchangeOnce is one attempt of exchange.
+func (q *QUICQuerier) exchangeOnce(ctx context.Context, c Contact, req *protocol.Envelope) (*protocol.Envelope, error) {
 	if err := q.connect(ctx, c); err != nil {
 		return nil, err
 	}

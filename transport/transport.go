@@ -41,6 +41,7 @@ type Transport struct {
 
 	packets          packetState
 	protected        protections
+	dials            dialGroup
 	datagramsDropped atomic.Uint64
 	limitRefused     [numLimits]atomic.Uint64 // by Limit; see LimitStats
 

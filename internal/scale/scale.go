@@ -89,9 +89,15 @@ func Start(ctx context.Context, cfg Config) (*Mesh, Result, error) {
 			continue
 		}
 		target := m.Nodes[rng.IntN(i)]
-		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// Generous: the harness measures; a join slower than a second is
+		// logged.
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		jstart := time.Now()
 		err = n.Join(jctx, target.Addr().String())
 		cancel()
+		if d := time.Since(jstart); d > time.Second {
+			logf("node %d: join took %v", i, d)
+		}
 		if err != nil {
 			return m, res, fmt.Errorf("node %d joining node %s: %w", i, target.ID().Short(), err)
 		}
