@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -157,4 +158,49 @@ func TestConnManagerConfig(t *testing.T) {
 	require.Equal(t, DefaultConnHighWater, c.ConnHighWater)
 	require.Equal(t, DefaultConnIdleTimeout, c.ConnIdleTimeout)
 	require.Equal(t, DefaultConnGracePeriod, c.ConnGracePeriod)
+}
+
+// TestConcurrentConnectsShareOneDial has 20 goroutines connect to one peer
+// at once: they share one dial, so there is one connection and no
+// duplicate to close under streams already opened on it.
+func TestConcurrentConnectsShareOneDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := network{t: t, sim: true}
+		conns := nw.conns(2)
+		var connected, lost atomic.Int64
+		a := newNode(t, conns[0], func(c *Config) {
+			c.OnPeerChange = func(ev PeerEvent) {
+				if ev.Connected {
+					connected.Add(1)
+				} else {
+					lost.Add(1)
+				}
+			}
+		})
+		b := newNode(t, conns[1])
+		holdStreams(b)
+		errs := make(chan error, 20)
+		for i := range 20 {
+			go func() {
+				time.Sleep(time.Duration(i) * time.Millisecond) // dials overlap, not in step
+				_, err := a.Connect(context.Background(), b.ID(), []string{b.Addr().String()})
+				if err == nil {
+					var s *Stream
+					s, err = a.OpenStream(context.Background(), b.ID(), protocol.StreamRPC)
+					if err == nil {
+						_, err = s.Write([]byte{1})
+						time.Sleep(50 * time.Millisecond) // the stream lives on
+						_ = s.Close()
+					}
+				}
+				errs <- err
+			}()
+		}
+		for range 20 {
+			require.NoError(t, <-errs)
+		}
+		require.Len(t, a.Peers(), 1)
+		require.EqualValues(t, 1, connected.Load(), "one dial, one connection")
+		require.Zero(t, lost.Load(), "no connection was lost")
+	})
 }
