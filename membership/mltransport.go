@@ -227,7 +227,8 @@ func (t *udpTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dur
 	_ = s.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) })
 	defer stop()
-	if err := t.sendKeyring(s, markerStream); err == nil {
+	err = t.sendKeyring(s, markerStream)
+	if err == nil {
 		err = t.receiveKeyring(s)
 	}
 	if err != nil {
