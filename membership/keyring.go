@@ -175,12 +175,19 @@ func (kr *keyring) removeAtLocked(i int) {
 	h := keyHash(kr.keys[i])
 	kr.keys = slices.Delete(kr.keys, i, i+1)
 	kr.aeads = slices.Delete(kr.aeads, i, i+1)
-	if !slices.Contains(kr.removed, h) {
-		if len(kr.removed) >= maxRemoved {
-			kr.removed = kr.removed[1:]
-		}
-		kr.removed = append(kr.removed, h)
+	kr.rememberRemovedLocked(h)
+}
+
+// rememberRemovedLocked records the removal of the key with hash h, once,
+// forgetting the oldest removal when maxRemoved are kept.
+func (kr *keyring) rememberRemovedLocked(h [sha256.Size]byte) {
+	if slices.Contains(kr.removed, h) {
+		return
 	}
+	if len(kr.removed) >= maxRemoved {
+		kr.removed = kr.removed[1:]
+	}
+	kr.removed = append(kr.removed, h)
 }
 
 // Info returns a copy of the keyring's state.
@@ -316,11 +323,8 @@ func (kr *keyring) merge(r remoteKeyring) (changed bool) {
 				kr.removeAtLocked(i)
 			}
 		}
-		if !slices.Contains(kr.removed, h) && keyHash(kr.keys[0]) != h {
-			if len(kr.removed) >= maxRemoved {
-				kr.removed = kr.removed[1:]
-			}
-			kr.removed = append(kr.removed, h)
+		if keyHash(kr.keys[0]) != h {
+			kr.rememberRemovedLocked(h)
 		}
 	}
 	remotePrimary := r.keys[0]

@@ -25,12 +25,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -54,7 +54,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "flakehunt:", err)
 			os.Exit(2)
 		}
-		for _, p := range sortedKeys(vt) {
+		for _, p := range slices.Sorted(maps.Keys(vt)) {
 			fmt.Println(p, strings.Join(vt[p], " "))
 		}
 		return
@@ -77,7 +77,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "flakehunt:", err)
 			os.Exit(2)
 		}
-		for _, p := range sortedKeys(vt) {
+		for _, p := range slices.Sorted(maps.Keys(vt)) {
 			names := vt[p]
 			took := h.run(ctx, fmt.Sprintf("virtual time %s, timing run (%d tests)", p, len(names)), nil,
 				"-race", "-count=1", "-run", runPattern(names), p)
@@ -87,7 +87,7 @@ func main() {
 				n := repeats(once, passed, *budget, *minCount, *count) - 1
 				byCount[n] = append(byCount[n], name)
 			}
-			for _, n := range sortedInts(byCount) {
+			for _, n := range slices.Sorted(maps.Keys(byCount)) {
 				group := byCount[n]
 				// At most perProcess runs in one test binary: the race
 				// detector's bookkeeping grows with every run in a
@@ -125,15 +125,6 @@ func repeats(once time.Duration, passed bool, budget time.Duration, least, want 
 		return want
 	}
 	return max(least, min(want, int(budget/once)))
-}
-
-func sortedInts[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Ints(out)
-	return out
 }
 
 // failure is one test (or package) that failed at least once.
@@ -298,7 +289,7 @@ func (h *hunt) report(w io.Writer, took time.Duration) int {
 		fmt.Fprintln(w, "no test failed")
 		return 0
 	}
-	ids := sortedKeys(h.failures)
+	ids := slices.Sorted(maps.Keys(h.failures))
 	fmt.Fprintf(w, "%d tests or packages failed at least once:\n", len(ids))
 	for _, id := range ids {
 		f := h.failures[id]
@@ -319,15 +310,6 @@ func tail(s string, n int) string {
 		lines = append([]string{fmt.Sprintf("[%d lines before]", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // virtualTimeTests returns, per package directory under root (as a
