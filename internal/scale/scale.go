@@ -31,6 +31,11 @@ type Config struct {
 	Options []macula.Option
 	// Log, if set, receives progress lines.
 	Log func(format string, args ...any)
+	// Subscribers, Events and Calls size Mesh.Messaging: Subscribers
+	// nodes (default 10, at most Nodes-1) each receive Events
+	// at-least-once events (default 100) from one other node, and Calls
+	// calls (default 50) reach a procedure on one node from random others.
+	Subscribers, Events, Calls int
 }
 
 // Result is what a run measured.
@@ -45,11 +50,50 @@ type Result struct {
 	// the idle period divided by the node count.
 	HeapPerNode       uint64
 	GoroutinesPerNode float64
+	// RSSPerNode and PeakRSSPerNode are the process's resident set
+	// (VmRSS) and its peak so far (VmHWM), read after the idle period and
+	// divided by the node count: unlike the Go heap they include stacks,
+	// runtime overhead and memory the runtime has not returned. Zero
+	// where /proc/self/status cannot be read.
+	RSSPerNode, PeakRSSPerNode uint64
+
+	// Pub/sub across the mesh (Mesh.Messaging): PubSubSubscribers nodes
+	// each subscribe, one other node publishes PubSubEvents at-least-once
+	// events, and PubSubExpected = subscribers × events deliveries are
+	// due. PubSubDelivered counts distinct (subscriber, event) pairs
+	// delivered; PubSubDuplicates the handler calls beyond the first of a
+	// pair. PubSubProbes is how many probe events the publisher sent
+	// before every subscriber had seen one (1 when the subscriptions were
+	// known to it at once); PubSubPublishErrors the publishes that failed.
+	// PubSubTook runs from the first publish to the last distinct
+	// delivery (to giving up when deliveries are missing).
+	PubSubSubscribers, PubSubEvents, PubSubExpected int
+	PubSubDelivered, PubSubDuplicates               int
+	PubSubProbes, PubSubPublishErrors               int
+	PubSubTook                                      time.Duration
+
+	// RPC (Mesh.Messaging): RPCCalls sequential calls from random nodes
+	// to a procedure registered on one other node, RPCOK of them answered
+	// by that node with the arguments echoed; the median (upper, for an
+	// even count) and largest latency of the successful ones.
+	RPCCalls, RPCOK   int
+	RPCMedian, RPCMax time.Duration
+
+	// CloseAll is how long Mesh.Close took for every node at once; the
+	// caller sets it from Close's return value.
+	CloseAll time.Duration
+	// Close is filled by MeasureClose (two-node meshes), not by Start.
+	Close CloseTimes
 }
 
-// Mesh is a running set of nodes.
+// Mesh is a running set of nodes. Messaging draws on the mesh's seeded
+// random source, so two calls must not overlap.
 type Mesh struct {
 	Nodes []*macula.Node
+
+	cfg  Config
+	rng  *rand.Rand
+	logf func(format string, args ...any)
 }
 
 // Close closes every node concurrently and returns how long it took.
@@ -70,12 +114,23 @@ func Start(ctx context.Context, cfg Config) (*Mesh, Result, error) {
 	if cfg.Realm == "" {
 		cfg.Realm = "org.example.scale"
 	}
+	if cfg.Subscribers <= 0 {
+		cfg.Subscribers = 10
+	}
+	// The publisher is a node of its own.
+	cfg.Subscribers = min(cfg.Subscribers, cfg.Nodes-1)
+	if cfg.Events <= 0 {
+		cfg.Events = 100
+	}
+	if cfg.Calls <= 0 {
+		cfg.Calls = 50
+	}
 	logf := cfg.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
-	m := &Mesh{}
+	m := &Mesh{cfg: cfg, rng: rng, logf: logf}
 	res := Result{Nodes: cfg.Nodes}
 	start := time.Now()
 	for i := range cfg.Nodes {
@@ -160,4 +215,9 @@ func (m *Mesh) Measure(res *Result) {
 	runtime.ReadMemStats(&ms)
 	res.HeapPerNode = ms.HeapInuse / uint64(len(m.Nodes))
 	res.GoroutinesPerNode = float64(runtime.NumGoroutine()) / float64(len(m.Nodes))
+	if rss, peak, err := readRSS(); err == nil {
+		res.RSSPerNode, res.PeakRSSPerNode = rss/uint64(len(m.Nodes)), peak/uint64(len(m.Nodes))
+	} else {
+		m.logf("no RSS: %v", err)
+	}
 }
