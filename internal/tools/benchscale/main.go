@@ -1,5 +1,8 @@
 // Command benchscale starts N full nodes on loopback QUIC in one process
-// and prints how the mesh formed (make bench-scale N=...).
+// and prints how the mesh formed, what it costs per node, how pub/sub and
+// RPC fare across it, and how long Close takes (make bench-scale N=...).
+// The last line is a row of the docs/BENCHMARKS.md "Mesh scale" table,
+// extended by the columns of scale.MarkdownHeader.
 package main
 
 import (
@@ -7,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"time"
 
 	"github.com/org/macula/internal/scale"
@@ -15,23 +19,62 @@ import (
 func main() {
 	n := flag.Int("n", 200, "nodes")
 	converge := flag.Duration("converge", 2*time.Minute, "longest wait for convergence")
-	idle := flag.Duration("idle", 10*time.Second, "idle time before counting connections")
+	idle := flag.Duration("idle", 10*time.Second, "idle time before counting connections and memory")
+	closeReps := flag.Int("close-reps", 3, "two-node meshes per Close measurement (graceful, peer crashed)")
+	seed := flag.Uint64("seed", 0, "seed of the random choices (join targets, subscribers, publisher, provider, callers)")
 	flag.Parse()
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	ctx := context.Background()
-	m, res, err := scale.Start(ctx, scale.Config{Nodes: *n, Converge: *converge, Log: func(f string, a ...any) {
-		fmt.Printf(f+"\n", a...)
-	}})
-	fmt.Printf("start+join: %v, convergence: %v (converged %v)\n", res.StartTook.Round(time.Millisecond), res.ConvergeTook.Round(time.Millisecond), res.Converged)
-	if err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *n, *converge, *idle, *closeReps, *seed); err != nil {
 		fmt.Println("error:", err)
-	}
-	time.Sleep(*idle)
-	m.Measure(&res)
-	fmt.Printf("connections per node after %v idle: min %d median %d max %d\n", *idle, res.ConnMin, res.ConnMedian, res.ConnMax)
-	fmt.Printf("heap per node: %.2f MB, goroutines per node: %.1f\n", float64(res.HeapPerNode)/1e6, res.GoroutinesPerNode)
-	fmt.Printf("close all: %v\n", m.Close().Round(time.Millisecond))
-	if err != nil {
+		stop()
 		os.Exit(1)
 	}
+}
+
+func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int, seed uint64) error {
+	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
+	m, res, err := scale.Start(ctx, scale.Config{Nodes: n, Converge: converge, Seed: seed, Log: logf})
+	fmt.Printf("start+join: %v, convergence: %v (converged %v)\n", res.StartTook.Round(time.Millisecond), res.ConvergeTook.Round(time.Millisecond), res.Converged)
+	if err != nil {
+		m.Close()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		m.Close()
+		return ctx.Err()
+	case <-time.After(idle):
+	}
+	m.Measure(&res)
+	fmt.Printf("connections per node after %v idle: min %d median %d max %d\n", idle, res.ConnMin, res.ConnMedian, res.ConnMax)
+	fmt.Printf("per node: Go heap %.2f MB, RSS %.2f MB (peak %.2f MB), goroutines %.1f\n",
+		float64(res.HeapPerNode)/1e6, float64(res.RSSPerNode)/1e6, float64(res.PeakRSSPerNode)/1e6, res.GoroutinesPerNode)
+
+	// Messaging runs after the counts above, which it would change (the
+	// publisher and callers dial the nodes they reach).
+	msgErr := m.Messaging(ctx, &res)
+	fmt.Printf("pub/sub: %d subscriber nodes, %d at-least-once events: %d of %d deliveries in %v, %d duplicates, %d publish errors, %d probes before publishing\n",
+		res.PubSubSubscribers, res.PubSubEvents, res.PubSubDelivered, res.PubSubExpected, res.PubSubTook.Round(time.Millisecond),
+		res.PubSubDuplicates, res.PubSubPublishErrors, res.PubSubProbes)
+	fmt.Printf("rpc: %d of %d calls answered, latency median %v, max %v\n",
+		res.RPCOK, res.RPCCalls, res.RPCMedian.Round(time.Microsecond), res.RPCMax.Round(time.Microsecond))
+	if msgErr != nil {
+		fmt.Println("messaging error:", msgErr)
+	}
+
+	res.CloseAll = m.Close()
+	fmt.Printf("close all: %v\n", res.CloseAll.Round(time.Millisecond))
+
+	// After the mesh is gone, so that its nodes do not slow these down.
+	res.Close, err = scale.MeasureClose(ctx, closeReps)
+	fmt.Printf("Close in a 2-node mesh: graceful %v, once the crashed peer is suspected %v\n", res.Close.Graceful, res.Close.AfterCrash)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Println(scale.MarkdownHeader)
+	fmt.Println(res.MarkdownRow())
+	return msgErr
 }
