@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -53,4 +54,15 @@ func TestReadRecordsFailuresWithTheirOutput(t *testing.T) {
 	require.Contains(t, h.failures["q "].output, "SIGSEGV")
 	h.forget("round")
 	require.Empty(t, h.failures)
+}
+
+func TestExcerptKeepsHeadAndTail(t *testing.T) {
+	var lines []string
+	for i := range 100 {
+		lines = append(lines, fmt.Sprint("line ", i))
+	}
+	got := strings.Split(excerpt(strings.Join(lines, "\n"), 3, 2), "\n")
+	want := []string{"line 0", "line 1", "line 2", "[... 95 lines ...]", "line 98", "line 99"}
+	require.Equal(t, want, got)
+	require.Equal(t, "a\nb", excerpt("a\nb", 3, 2), "a short output is kept whole")
 }
