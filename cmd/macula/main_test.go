@@ -83,7 +83,7 @@ func cli(t *testing.T, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, maculaBinary(t), args...)
-	cmd.Env = testEnv()
+	cmd.Env = quickExit(testEnv())
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -108,6 +108,21 @@ func testEnv() []string {
 		}
 	}
 	return env
+}
+
+// quickExit adds to env the race runtime option that skips its sleep of
+// 1 s before exiting, which gives goroutines still running a last chance
+// to show a race: a client command's work is done by the time it exits,
+// and the end-to-end test runs dozens of them (each took 1 s more).
+func quickExit(env []string) []string {
+	const opt = "atexit_sleep_ms=0"
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			env[i] = "GORACE=" + strings.TrimSpace(v+" "+opt)
+			return env
+		}
+	}
+	return append(env, "GORACE="+opt)
 }
 
 // inProcess runs the command line in this process.
