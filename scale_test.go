@@ -15,10 +15,14 @@ import (
 // in this process, each joining a random earlier one. Under the race
 // detector it starts 32: race instrumentation costs each node about ten
 // times the CPU, and two cores saturate at about 50 full nodes (joins then
-// take seconds each); make test-scale runs the 200 without it. Every node must see every node alive within 30 s, and
-// after 10 s idle no node may hold more than 2k+8 connections: SWIM runs
-// on the shared socket without connections, the overlay's k links are the
-// only protected ones, and the connection manager closes the rest.
+// take seconds each); make test-scale runs the 200 without it. Every node
+// must see every node alive within 30 s, and after 10 s idle no node may
+// hold more than 2k+8 connections: SWIM runs on the shared socket without
+// connections, the overlay's k links are the only protected ones, and the
+// connection manager closes the rest. Then messaging must work across the
+// mesh (scale.Mesh.Messaging): 10 subscribers on random nodes each receive
+// all 100 at-least-once events of another node (1,000 deliveries), and 50
+// calls from random nodes all reach a procedure registered on one node.
 func TestTwoHundredNodesOverUDP(t *testing.T) {
 	n := 200
 	if raceEnabled {
@@ -37,8 +41,9 @@ func TestTwoHundredNodesOverUDP(t *testing.T) {
 
 	time.Sleep(10 * time.Second)
 	m.Measure(&res)
-	t.Logf("connections per node after 10 s idle: min %d, median %d, max %d; heap %.2f MB and %.0f goroutines per node",
-		res.ConnMin, res.ConnMedian, res.ConnMax, float64(res.HeapPerNode)/1e6, res.GoroutinesPerNode)
+	t.Logf("connections per node after 10 s idle: min %d, median %d, max %d; per node: heap %.2f MB, RSS %.2f MB (peak %.2f MB), %.0f goroutines",
+		res.ConnMin, res.ConnMedian, res.ConnMax, float64(res.HeapPerNode)/1e6,
+		float64(res.RSSPerNode)/1e6, float64(res.PeakRSSPerNode)/1e6, res.GoroutinesPerNode)
 	require.LessOrEqual(t, res.ConnMax, 2*k+8)
 	for _, node := range m.Nodes {
 		for _, p := range node.Peers() {
@@ -57,4 +62,14 @@ func TestTwoHundredNodesOverUDP(t *testing.T) {
 		}
 		require.Equal(t, n, alive)
 	}
+
+	require.NoError(t, m.Messaging(t.Context(), &res))
+	t.Logf("pub/sub: %d of %d deliveries in %v (%d duplicates, %d probes before publishing); rpc: %d of %d calls, median %v, max %v",
+		res.PubSubDelivered, res.PubSubExpected, res.PubSubTook, res.PubSubDuplicates, res.PubSubProbes,
+		res.RPCOK, res.RPCCalls, res.RPCMedian, res.RPCMax)
+	require.Equal(t, 1000, res.PubSubExpected)
+	require.Zero(t, res.PubSubPublishErrors, "an at-least-once publish was not acknowledged by every subscriber")
+	require.Equal(t, res.PubSubExpected, res.PubSubDelivered, "every subscriber must see every event")
+	require.Equal(t, 50, res.RPCCalls)
+	require.Equal(t, res.RPCCalls, res.RPCOK, "every call must be answered by the provider")
 }
