@@ -28,9 +28,9 @@ func TestEveryCommandHasHelpAndExample(t *testing.T) {
 		}
 	}
 	walk(root)
-	require.GreaterOrEqual(t, count, 19, "root, 12 commands, cert and its 3, help, completion")
+	require.GreaterOrEqual(t, count, 25, "root, 13 commands, cert and its 3, keyring and its 5, help, completion")
 
-	for _, path := range [][]string{{"start"}, {"publish"}, {"cert", "issue"}, {"help"}} {
+	for _, path := range [][]string{{"start"}, {"publish"}, {"cert", "issue"}, {"keyring", "install"}, {"help"}} {
 		r := inProcess(append(path, "--help")...)
 		require.Zero(t, r.code, "%v", r)
 		require.Contains(t, r.stdout, "Examples:", "%v", r)
@@ -39,6 +39,12 @@ func TestEveryCommandHasHelpAndExample(t *testing.T) {
 	r := inProcess("help", "ping")
 	require.Zero(t, r.code, "%v", r)
 	require.Contains(t, r.stdout, "macula ping 3f2a91c0")
+	r = inProcess("keyring")
+	require.Zero(t, r.code, "%v", r)
+	for _, sub := range []string{"list", "install", "use", "remove", "generate"} {
+		require.Contains(t, r.stdout, "\n  "+sub+" ", "keyring lists its subcommands: %v", r)
+	}
+	require.Contains(t, r.stdout, "To rotate keys without losing packets")
 }
 
 // TestBadInput runs the binary on mistakes that need no running node: each
@@ -85,6 +91,19 @@ func TestBadInput(t *testing.T) {
 		{"start admin not on loopback", []string{"start", "--admin", "192.0.2.1:4480", "--listen", "127.0.0.1:0"}, exitError, "is not a loopback address"},
 		{"bad discovery", []string{"start", "--discovery", "carrier-pigeon", "--listen", "127.0.0.1:0", "--admin", closed}, exitError, `unknown source`},
 		{"bad log format", []string{"start", "--log-format", "xml"}, exitError, `--log-format "xml": want console or json`},
+		{"keyring without subcommand argument", []string{"keyring", "install"}, exitUsage, "want KEY, got 0 argument(s)"},
+		{"keyring with two keys", []string{"keyring", "use", "a", "b"}, exitUsage, "want KEY, got 2 argument(s)"},
+		{"unknown keyring subcommand", []string{"keyring", "rotate"}, exitUsage, `macula keyring: unknown command "rotate"`},
+		{"keyring generate with an argument", []string{"keyring", "generate", "32"}, exitUsage, "want no arguments, got 1 argument(s)"},
+		// Mistyped keys are reported before any node is asked (--admin
+		// points nowhere): the message says what is wrong with the key.
+		{"key not base64", []string{"keyring", "install", "not-base64!", "--admin", closed}, exitError,
+			"macula keyring install: invalid gossip key: not base64"},
+		{"key of a wrong size", []string{"keyring", "use", "AAECAwQFBgcICQ==", "--admin", closed}, exitError,
+			"macula keyring use: invalid gossip key: 10 bytes, want 16, 24 or 32"},
+		{"empty key", []string{"keyring", "remove", "", "--admin", closed}, exitError, "invalid gossip key: empty"},
+		{"keyring with no node", []string{"keyring", "list", "--admin", closed}, exitError,
+			"macula keyring list: cannot reach the admin API at " + closed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := cli(t, tc.args...)

@@ -170,7 +170,8 @@ func (a *app) statsCommand() *cobra.Command {
 		Use:   "stats",
 		Short: "Show the node's counters",
 		Long: `Show the node's counters: messages in (received from other nodes) and out
-(sent to them), drops, RPC calls made and served, peers, members and uptime.`,
+(sent to them), drops, RPC calls made and served, gossip (membership)
+packets sent, received, refused and dropped, peers, members and uptime.`,
 		Example: "  macula stats --json",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -344,6 +345,65 @@ func TestEndToEnd(t *testing.T) {
 		require.Zero(t, r.code, "%v", r)
 		require.Contains(t, r.stdout, n1.id.Short())
 		require.Contains(t, r.stdout, n2.id.Short())
+	})
+
+	t.Run("keyring rotation spreads to every node", func(t *testing.T) {
+		keyring := func(n *nodeProc, args ...string) admin.Keyring {
+			t.Helper()
+			r := cli(t, append(append([]string{"--admin", n.admin, "keyring"}, args...), "--json")...)
+			require.Zero(t, r.code, "%v", r)
+			var kr admin.Keyring
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &kr), r.stdout)
+			return kr
+		}
+		// Every node started with a random key of its own and learned the
+		// others' when it joined n0, so n0 holds them all.
+		before := keyring(n0, "list", "--show-keys")
+		r := cli(t, "keyring", "generate")
+		require.Zero(t, r.code, "%v", r)
+		newKey := strings.TrimSpace(r.stdout)
+		k, err := base64.StdEncoding.DecodeString(newKey)
+		require.NoError(t, err)
+		newFP := admin.KeyFingerprint(k)
+
+		// Install the new key on n0, use it and remove the old ones. Each
+		// change spreads with state exchanges: at the next push/pull (every
+		// 30 s), at once between nodes that cannot open each other's
+		// packets, and at once with macula join, which n1 and n2 run.
+		keyring(n0, "install", newKey)
+		kr := keyring(n0, "use", newKey)
+		require.Equal(t, newFP, kr.Keys[0].Fingerprint)
+		for _, old := range before.Keys {
+			keyring(n0, "remove", old.Key)
+		}
+		for _, n := range []*nodeProc{n1, n2} {
+			r := cli(t, "--admin", n.admin, "join", n0.uri)
+			require.Zero(t, r.code, "%v", r)
+		}
+		received := make(map[string]uint64)
+		for _, n := range nodes {
+			eventually(t, 15*time.Second, n.name+" lists only the new key, as the primary", func() bool {
+				kr := keyring(n, "list")
+				received[n.name] = kr.Packets.Received
+				return len(kr.Keys) == 1 && kr.Keys[0].Fingerprint == newFP && kr.Keys[0].Primary &&
+					kr.Generation > before.Generation
+			})
+		}
+		// Gossip still flows: packets sealed with the new key, the only one
+		// left anywhere, open, and every member stays alive.
+		for _, n := range nodes {
+			eventually(t, 10*time.Second, n.name+" opens gossip packets after the rotation", func() bool {
+				return keyring(n, "list").Packets.Received > received[n.name]
+			})
+			ms := members(t, n)
+			for _, o := range nodes {
+				require.Equal(t, "alive", ms[o.id].State, "%s sees %s", n.name, o.name)
+			}
+		}
+		r = cli(t, "--admin", n1.admin, "keyring", "list")
+		require.Zero(t, r.code, "%v", r)
+		require.Contains(t, r.stdout, "* "+newFP+"  256\n")
+		require.NotContains(t, r.stdout, newKey, "no key material without --show-keys")
 	})
 
 	t.Run("kill -9 shows dead within the detection bound", func(t *testing.T) {

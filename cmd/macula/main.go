@@ -3,8 +3,9 @@
 // `macula start` runs a node in the foreground and serves a local admin API
 // (HTTP+JSON on 127.0.0.1:4480 by default, or a unix socket; see --admin).
 // The other commands talk to that API: members, peers, topology, routes,
-// stats, ping, join, publish, subscribe and call. `macula cert` makes realm
-// CAs and node certificates offline. Every command prints a readable table
+// stats, ping, join, publish, subscribe, call and keyring (the realm's
+// gossip keys). `macula cert` makes realm CAs and node certificates
+// offline, and `macula keyring generate` new gossip keys. Every command prints a readable table
 // by default and JSON with --json, and exits 0 on success or non-zero with a
 // one-line error on stderr.
 //

@@ -46,6 +46,46 @@ func writeMembers(w io.Writer, ms []admin.Member, now time.Time) error {
 	return t.flush()
 }
 
+// writeKeyring prints the gossip keys, the primary marked with '*', then
+// the generation and the packet counters.
+func writeKeyring(w io.Writer, kr admin.Keyring) error {
+	header := []string{"  FINGERPRINT", "BITS"}
+	showKeys := len(kr.Keys) > 0 && kr.Keys[0].Key != ""
+	if showKeys {
+		header = append(header, "KEY")
+	}
+	t := newTable(w, header...)
+	for _, k := range kr.Keys {
+		mark := "  "
+		if k.Primary {
+			mark = "* "
+		}
+		row := []string{mark + k.Fingerprint, strconv.Itoa(k.Bits)}
+		if showKeys {
+			row = append(row, k.Key)
+		}
+		t.row(row...)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s, generation %d; %s\n", keyCount(len(kr.Keys)), kr.Generation, gossipCounters(kr.Packets))
+	return err
+}
+
+// keyCount is "1 key" or "n keys".
+func keyCount(n int) string {
+	if n == 1 {
+		return "1 key"
+	}
+	return strconv.Itoa(n) + " keys"
+}
+
+// gossipCounters describes the gossip packet counters in one line.
+func gossipCounters(g admin.GossipStats) string {
+	return fmt.Sprintf("gossip packets: sent %d, received %d, refused %d, dropped %d", g.Sent, g.Received, g.Refused, g.Dropped)
+}
+
 // writePeers prints connected peers.
 func writePeers(w io.Writer, ps []admin.Peer, now time.Time) error {
 	t := newTable(w, "NODE", "ADDRESS", "DIRECTION", "RTT", "CONNECTED", "SOFTWARE")
@@ -112,6 +152,8 @@ func writeStats(w io.Writer, st admin.Stats) error {
 	t.row("messages", fmt.Sprintf("in %d, out %d, published %d", ps.In, ps.Out, ps.Published))
 	t.row("drops", fmt.Sprintf("%d dropped by full queues, %d lost sends, %d refused", ps.Dropped, ps.SendFailed, ps.Refused))
 	t.row("subscriptions", strconv.Itoa(ps.Subscriptions))
+	g := st.Gossip
+	t.row("gossip", fmt.Sprintf("sent %d, received %d, refused %d, dropped %d packets", g.Sent, g.Received, g.Refused, g.Dropped))
 	r := st.RPC
 	t.row("calls", fmt.Sprintf("made %d (failed %d, failovers %d), served %d (received %d, refused %d)",
 		r.Calls, r.Failed, r.Failovers, r.Served, r.Received, r.Refused))

@@ -33,6 +33,40 @@ func TestWriteMembers(t *testing.T) {
 		"  ffeeddcc  dead   127.0.0.1:4434  -              2h ago\n", out.String())
 }
 
+func TestWriteKeyring(t *testing.T) {
+	kr := admin.Keyring{
+		Keys: []admin.GossipKey{
+			{Fingerprint: "1a2b3c4d5e6f7a8b", Primary: true, Bits: 256},
+			{Fingerprint: "ffeeddccbbaa9988", Bits: 128},
+		},
+		Generation: 3,
+		Packets:    admin.GossipStats{Sent: 120, Received: 118, Refused: 4, Dropped: 1},
+	}
+	var out strings.Builder
+	require.NoError(t, writeKeyring(&out, kr))
+	require.Equal(t, ""+
+		"  FINGERPRINT       BITS\n"+
+		"* 1a2b3c4d5e6f7a8b  256\n"+
+		"  ffeeddccbbaa9988  128\n"+
+		"2 keys, generation 3; gossip packets: sent 120, received 118, refused 4, dropped 1\n", out.String())
+
+	// With the keys asked for, a KEY column.
+	kr.Keys[0].Key, kr.Keys[1].Key = "AAAA", "BBBB"
+	out.Reset()
+	require.NoError(t, writeKeyring(&out, kr))
+	require.Equal(t, ""+
+		"  FINGERPRINT       BITS  KEY\n"+
+		"* 1a2b3c4d5e6f7a8b  256   AAAA\n"+
+		"  ffeeddccbbaa9988  128   BBBB\n"+
+		"2 keys, generation 3; gossip packets: sent 120, received 118, refused 4, dropped 1\n", out.String())
+}
+
+func TestWriteStatsShowsGossip(t *testing.T) {
+	var out strings.Builder
+	require.NoError(t, writeStats(&out, admin.Stats{Gossip: admin.GossipStats{Sent: 7, Received: 6, Refused: 5, Dropped: 4}}))
+	require.Contains(t, out.String(), "gossip         sent 7, received 6, refused 5, dropped 4 packets\n")
+}
+
 func TestWriteTopology(t *testing.T) {
 	a, b, c := nodeID(t, "aa"), nodeID(t, "bb"), nodeID(t, "cc")
 	topo := admin.Topology{

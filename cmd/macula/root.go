@@ -34,8 +34,9 @@ func (a *app) rootCommand() *cobra.Command {
 		Short: "Run and inspect Macula mesh nodes",
 		Long: `macula runs a node of a Macula mesh (macula start) and drives a running node
 through its local admin API: look at the mesh (members, peers, topology,
-routes, stats), send test traffic (ping, publish, subscribe, call) and join
-other nodes. macula cert makes realm CAs and node certificates.
+routes, stats), send test traffic (ping, publish, subscribe, call), join
+other nodes and rotate the realm's gossip keys (keyring). macula cert makes
+realm CAs and node certificates.
 
 The client commands reach the node at --admin (default $` + adminEnv + ` or
 ` + admin.DefaultAddr + `). Output is a table by default and JSON with --json.
@@ -75,6 +76,7 @@ The exit code is 0 on success, 1 on an error, 2 for a wrong command line.`,
 		a.publishCommand(),
 		a.subscribeCommand(),
 		a.callCommand(),
+		a.keyringCommand(),
 		a.certCommand(),
 		a.versionCommand(),
 		completionCommand(),

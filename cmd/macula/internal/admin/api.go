@@ -122,6 +122,55 @@ type Stats struct {
 	PubSub PubSubStats `json:"pubsub"`
 	// RPC are the RPC counters.
 	RPC RPCStats `json:"rpc"`
+	// Gossip are the membership packet counters.
+	Gossip GossipStats `json:"gossip"`
+}
+
+// GossipStats counts the node's membership (SWIM) packets, which travel
+// sealed with the realm's gossip key (see macula.GossipStats).
+type GossipStats struct {
+	// Sent counts sealed packets sent.
+	Sent uint64 `json:"sent"`
+	// Received counts packets received that opened with an installed key.
+	Received uint64 `json:"received"`
+	// Refused counts packets that opened with no installed key: a foreign
+	// or removed key, tampering, or noise.
+	Refused uint64 `json:"refused"`
+	// Dropped counts opened packets dropped because membership was behind.
+	Dropped uint64 `json:"dropped"`
+}
+
+// Keyring is the node's gossip keyring (see macula.GossipKeyring).
+type Keyring struct {
+	// Keys are the installed keys, the primary first.
+	Keys []GossipKey `json:"keys"`
+	// Generation counts how often a primary was chosen across the realm;
+	// of two keyrings with different primaries, the higher generation
+	// wins when they meet.
+	Generation uint64 `json:"generation"`
+	// Packets are the node's gossip packet counters.
+	Packets GossipStats `json:"packets"`
+}
+
+// GossipKey is one installed gossip key. The key itself is only present
+// when asked for: a listing should not spread secrets into terminals and
+// logs by default.
+type GossipKey struct {
+	// Fingerprint names the key without revealing it (see
+	// KeyFingerprint).
+	Fingerprint string `json:"fingerprint"`
+	// Primary is set for the key the node seals its packets with.
+	Primary bool `json:"primary,omitempty"`
+	// Bits is the AES key size: 128, 192 or 256.
+	Bits int `json:"bits"`
+	// Key is the key in standard base64, only when asked for.
+	Key string `json:"key,omitempty"`
+}
+
+// KeyRequest names a gossip key to install, use or remove.
+type KeyRequest struct {
+	// Key is the key in standard base64 (see ParseGossipKey).
+	Key string `json:"key"`
 }
 
 // PubSubStats are the node's publish/subscribe counters (see
@@ -322,6 +371,7 @@ const (
 	CodeInvalidProcedure = "invalid_procedure"
 	CodeNoProvider       = "no_provider"
 	CodeRemoteError      = "remote_error"
+	CodeInvalidKey       = "invalid_key"
 	CodeInternal         = "internal"
 )
 

@@ -35,4 +35,14 @@ type Backend interface {
 	// Call calls procedure with args on node, or on a provider the mesh
 	// chooses when node is zero.
 	Call(ctx context.Context, node macula.NodeID, procedure string, args any) (CallReply, error)
+	// GossipKeyring returns the node's gossip keyring.
+	GossipKeyring() macula.GossipKeyring
+	// GossipStats returns the node's membership packet counters.
+	GossipStats() macula.GossipStats
+	// InstallGossipKey adds a gossip key to the keyring.
+	InstallGossipKey(key []byte) error
+	// UseGossipKey makes an installed gossip key the primary.
+	UseGossipKey(key []byte) error
+	// RemoveGossipKey uninstalls a gossip key that is not the primary.
+	RemoveGossipKey(key []byte) error
 }

@@ -100,6 +100,38 @@ func (c *Client) Call(ctx context.Context, req CallRequest) (CallReply, error) {
 	return out, c.do(ctx, http.MethodPost, "/v1/call", req, &out)
 }
 
+// Keyring returns the node's gossip keyring, with the keys themselves
+// only when withKeys is set.
+func (c *Client) Keyring(ctx context.Context, withKeys bool) (Keyring, error) {
+	var out Keyring
+	path := "/v1/keyring"
+	if withKeys {
+		path += "?keys=true"
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// InstallKey has the node install a gossip key (base64) and returns the
+// keyring after the change.
+func (c *Client) InstallKey(ctx context.Context, key string) (Keyring, error) {
+	var out Keyring
+	return out, c.do(ctx, http.MethodPost, "/v1/keyring/install", KeyRequest{Key: key}, &out)
+}
+
+// UseKey has the node make an installed gossip key (base64) the primary
+// and returns the keyring after the change.
+func (c *Client) UseKey(ctx context.Context, key string) (Keyring, error) {
+	var out Keyring
+	return out, c.do(ctx, http.MethodPost, "/v1/keyring/use", KeyRequest{Key: key}, &out)
+}
+
+// RemoveKey has the node remove a gossip key (base64) and returns the
+// keyring after the change.
+func (c *Client) RemoveKey(ctx context.Context, key string) (Keyring, error) {
+	var out Keyring
+	return out, c.do(ctx, http.MethodPost, "/v1/keyring/remove", KeyRequest{Key: key}, &out)
+}
+
 // Subscribe subscribes the node to pattern and calls fn with each message
 // of the stream, the StreamSubscribed one first, until ctx ends (then it
 // returns nil), fn returns an error (returned), or the stream breaks.

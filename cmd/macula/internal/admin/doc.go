@@ -19,6 +19,11 @@
 //	GET  /v1/subscribe?pattern=P   newline-delimited JSON StreamMessage values,
 //	                               until the client disconnects
 //	POST /v1/call                  CallRequest -> CallReply
+//	GET  /v1/keyring[?keys=true]   the gossip keyring and packet counters:
+//	                               Keyring, the keys themselves only if asked
+//	POST /v1/keyring/install       KeyRequest -> Keyring
+//	POST /v1/keyring/use           KeyRequest -> Keyring (the key becomes primary)
+//	POST /v1/keyring/remove        KeyRequest -> Keyring
 //
 // # Security
 //

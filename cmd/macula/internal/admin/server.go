@@ -70,6 +70,10 @@ func NewServer(b Backend, log *zap.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/publish", s.publish)
 	s.mux.HandleFunc("GET /v1/subscribe", s.subscribe)
 	s.mux.HandleFunc("POST /v1/call", s.call)
+	s.mux.HandleFunc("GET /v1/keyring", s.keyring)
+	s.mux.HandleFunc("POST /v1/keyring/install", s.keyChange("install", Backend.InstallGossipKey))
+	s.mux.HandleFunc("POST /v1/keyring/use", s.keyChange("use", Backend.UseGossipKey))
+	s.mux.HandleFunc("POST /v1/keyring/remove", s.keyChange("remove", Backend.RemoveGossipKey))
 	return s
 }
 
@@ -220,6 +224,7 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	st.PubSub, st.RPC = s.b.Counters()
+	st.Gossip = gossipStatsOf(s.b.GossipStats())
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -486,6 +491,8 @@ func codeOf(err error, fallback string) string {
 		return CodeUnavailable
 	case errors.Is(err, macula.ErrInvalidNodeID), errors.Is(err, macula.ErrInvalidURI), errors.Is(err, macula.ErrRealmMismatch):
 		return CodeBadRequest
+	case errors.Is(err, macula.ErrInvalidGossipKey):
+		return CodeInvalidKey
 	}
 	return fallback
 }
@@ -493,7 +500,7 @@ func codeOf(err error, fallback string) string {
 // statusOf is the HTTP status of an error code.
 func statusOf(code string) int {
 	switch code {
-	case CodeBadRequest, CodeInvalidTopic, CodeInvalidProcedure, CodeAmbiguousNode:
+	case CodeBadRequest, CodeInvalidTopic, CodeInvalidProcedure, CodeAmbiguousNode, CodeInvalidKey:
 		return http.StatusBadRequest
 	case CodeUnknownNode, CodeNoProvider:
 		return http.StatusNotFound

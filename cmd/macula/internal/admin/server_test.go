@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,10 +58,12 @@ type fakeBackend struct {
 	unsubbed  chan string
 	subCtx    context.Context
 	subCancel context.CancelFunc
+	keys      [][]byte // primary first
+	keyGen    uint64
 }
 
 func newFake() *fakeBackend {
-	f := &fakeBackend{handlers: make(map[string]func(context.Context, *macula.Event)), unsubbed: make(chan string, 4)}
+	f := &fakeBackend{handlers: make(map[string]func(context.Context, *macula.Event)), unsubbed: make(chan string, 4), keys: [][]byte{keyA}, keyGen: 2}
 	f.subCtx, f.subCancel = context.WithCancel(context.Background())
 	return f
 }
@@ -72,7 +77,7 @@ func (f *fakeBackend) Members() []macula.Member {
 		{ID: deadC, Addr: "127.0.0.1:3", State: macula.MemberDead},
 		{ID: peerB, Addr: "127.0.0.1:2", State: macula.MemberAlive, Meta: membership.Meta{Version: "v", Links: []macula.NodeID{self}}},
 		{ID: self, Addr: "127.0.0.1:4433", State: macula.MemberAlive},
-		{ID: peerB2, Addr: "127.0.0.1:5", State: macula.MemberAlive},
+		{ID: peerB2, Addr: "127.0.0.1:5", State: macula.MemberSuspect},
 		{ID: farD, Addr: "127.0.0.1:6", State: macula.MemberAlive},
 	}
 }
@@ -172,6 +177,64 @@ func (f *fakeBackend) Call(_ context.Context, node macula.NodeID, procedure stri
 	return CallReply{Provider: peerB, ContentType: ContentJSON, Body: Body{JSON: json.RawMessage(`{"ok":true}`)}}, nil
 }
 
+// Gossip keys of the fake keyring.
+var (
+	keyA = bytes.Repeat([]byte{0xa}, 32)
+	keyB = bytes.Repeat([]byte{0xb}, 16)
+)
+
+func (f *fakeBackend) GossipKeyring() macula.GossipKeyring {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kr := macula.GossipKeyring{Primary: f.keys[0], Generation: f.keyGen}
+	for _, k := range f.keys {
+		kr.Keys = append(kr.Keys, bytes.Clone(k))
+	}
+	return kr
+}
+
+func (f *fakeBackend) GossipStats() macula.GossipStats {
+	return macula.GossipStats{Sent: 10, Received: 9, Refused: 2, Dropped: 1}
+}
+
+// InstallGossipKey, UseGossipKey and RemoveGossipKey follow the rules of
+// the node's keyring, errors included.
+func (f *fakeBackend) InstallGossipKey(k []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !slices.ContainsFunc(f.keys, func(x []byte) bool { return bytes.Equal(x, k) }) {
+		f.keys = append(f.keys, bytes.Clone(k))
+	}
+	return nil
+}
+
+func (f *fakeBackend) UseGossipKey(k []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.keys, func(x []byte) bool { return bytes.Equal(x, k) })
+	if i < 0 {
+		return fmt.Errorf("%w: key not installed", macula.ErrInvalidGossipKey)
+	}
+	k = f.keys[i]
+	f.keys = slices.Insert(slices.Delete(f.keys, i, i+1), 0, k)
+	f.keyGen++
+	return nil
+}
+
+func (f *fakeBackend) RemoveGossipKey(k []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.keys, func(x []byte) bool { return bytes.Equal(x, k) })
+	switch {
+	case i < 0:
+		return fmt.Errorf("%w: key not installed", macula.ErrInvalidGossipKey)
+	case i == 0:
+		return fmt.Errorf("%w: the primary key cannot be removed; use another first", macula.ErrInvalidGossipKey)
+	}
+	f.keys = slices.Delete(f.keys, i, i+1)
+	return nil
+}
+
 // serve starts a Server for b on a loopback port and returns a client.
 func serve(t *testing.T, b Backend) (*Client, *Server) {
 	t.Helper()
@@ -202,6 +265,8 @@ func TestServerReadEndpoints(t *testing.T) {
 	require.Equal(t, self, ms[0].ID)
 	require.True(t, ms[0].Self)
 	require.Equal(t, "alive", ms[0].State)
+	require.Equal(t, peerB2, ms[2].ID)
+	require.Equal(t, "suspect", ms[2].State)
 	require.Equal(t, "dead", ms[3].State)
 	require.False(t, ms[3].Self)
 	require.Equal(t, farD, ms[4].ID)
@@ -230,10 +295,11 @@ func TestServerReadEndpoints(t *testing.T) {
 	require.Equal(t, self, st.Node.ID)
 	require.Equal(t, 2, st.Peers)
 	require.Equal(t, 5, st.Members)
-	require.Equal(t, 4, st.MembersAlive)
+	require.Equal(t, 3, st.MembersAlive, "suspect and dead members are not alive")
 	require.Equal(t, uint64(3), st.PubSub.In)
 	require.Equal(t, uint64(4), st.PubSub.Out)
 	require.Equal(t, uint64(5), st.RPC.Served)
+	require.Equal(t, GossipStats{Sent: 10, Received: 9, Refused: 2, Dropped: 1}, st.Gossip)
 	require.InDelta(t, 60, st.UptimeSeconds, 5)
 
 	info, err := c.Node(ctx)
@@ -360,6 +426,99 @@ func TestServerCall(t *testing.T) {
 	_, err = c.Call(ctx, CallRequest{})
 	require.ErrorAs(t, err, &apiErr)
 	require.Contains(t, apiErr.Message, "no procedure")
+}
+
+func TestServerKeyring(t *testing.T) {
+	f := newFake()
+	c, s := serve(t, f)
+	ctx := context.Background()
+	fpA, fpB := KeyFingerprint(keyA), KeyFingerprint(keyB)
+	b64 := base64.StdEncoding.EncodeToString
+
+	kr, err := c.Keyring(ctx, false)
+	require.NoError(t, err)
+	require.Equal(t, Keyring{
+		Keys:       []GossipKey{{Fingerprint: fpA, Primary: true, Bits: 256}},
+		Generation: 2,
+		Packets:    GossipStats{Sent: 10, Received: 9, Refused: 2, Dropped: 1},
+	}, kr, "no key material unless asked for")
+	kr, err = c.Keyring(ctx, true)
+	require.NoError(t, err)
+	require.Equal(t, b64(keyA), kr.Keys[0].Key)
+
+	kr, err = c.InstallKey(ctx, b64(keyB))
+	require.NoError(t, err)
+	require.Equal(t, []GossipKey{{Fingerprint: fpA, Primary: true, Bits: 256}, {Fingerprint: fpB, Bits: 128}}, kr.Keys)
+
+	kr, err = c.UseKey(ctx, b64(keyB))
+	require.NoError(t, err)
+	require.Equal(t, []GossipKey{{Fingerprint: fpB, Primary: true, Bits: 128}, {Fingerprint: fpA, Bits: 256}}, kr.Keys)
+	require.Equal(t, uint64(3), kr.Generation)
+
+	// The node's refusals come back typed, naming the key and the reason.
+	_, err = c.RemoveKey(ctx, b64(keyB))
+	var apiErr *Error
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, CodeInvalidKey, apiErr.Code)
+	require.Equal(t, "remove gossip key "+fpB+": invalid gossip key: the primary key cannot be removed; use another first", apiErr.Message)
+
+	kr, err = c.RemoveKey(ctx, b64(keyA))
+	require.NoError(t, err)
+	require.Equal(t, []GossipKey{{Fingerprint: fpB, Primary: true, Bits: 128}}, kr.Keys)
+
+	_, err = c.UseKey(ctx, b64(keyA))
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, CodeInvalidKey, apiErr.Code)
+	require.Equal(t, "use gossip key "+fpA+": invalid gossip key: key not installed", apiErr.Message)
+
+	// Unpadded base64 and surrounding white space are accepted.
+	kr, err = c.InstallKey(ctx, " "+base64.RawStdEncoding.EncodeToString(keyA)+"\n")
+	require.NoError(t, err)
+	require.Len(t, kr.Keys, 2)
+
+	// Keys that are not keys never reach the node.
+	for _, tc := range []struct{ key, msg string }{
+		{"not base64!", "invalid gossip key: not base64"},
+		{b64(make([]byte, 10)), "invalid gossip key: 10 bytes, want 16, 24 or 32"},
+		{"", "invalid gossip key: empty"},
+	} {
+		_, err := c.InstallKey(ctx, tc.key)
+		require.ErrorAs(t, err, &apiErr, tc.key)
+		require.Equal(t, CodeInvalidKey, apiErr.Code, tc.key)
+		require.Contains(t, apiErr.Message, tc.msg)
+	}
+	require.Len(t, f.GossipKeyring().Keys, 2)
+
+	// Status codes: 400 for an invalid key and for a malformed request.
+	h := s.Handler()
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{http.MethodPost, "/v1/keyring/use", `{"key":"` + b64(keyA[:24]) + `"}`, http.StatusBadRequest, CodeInvalidKey},
+		{http.MethodPost, "/v1/keyring/install", `{"key":32}`, http.StatusBadRequest, CodeBadRequest},
+		{http.MethodGet, "/v1/keyring?keys=maybe", "", http.StatusBadRequest, CodeBadRequest},
+		{http.MethodDelete, "/v1/keyring", "", http.StatusMethodNotAllowed, ""},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, tc.status, rec.Code, "%s %s: %s", tc.method, tc.path, rec.Body)
+		if tc.code != "" {
+			var e Error
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e))
+			require.Equal(t, tc.code, e.Code, "%s %s", tc.method, tc.path)
+		}
+	}
+}
+
+func TestKeyFingerprint(t *testing.T) {
+	fp := KeyFingerprint(keyA)
+	require.Len(t, fp, 16)
+	require.Equal(t, fp, KeyFingerprint(bytes.Clone(keyA)), "a function of the key")
+	require.NotEqual(t, fp, KeyFingerprint(keyB))
 }
 
 func TestServerRefusesBrowsers(t *testing.T) {
@@ -563,6 +722,7 @@ func TestCodeOf(t *testing.T) {
 		{fmt.Errorf("%w: empty", macula.ErrInvalidTopic), CodeInvalidTopic},
 		{&macula.PublishError{}, CodeNotAcknowledged},
 		{macula.ErrClosed, CodeUnavailable},
+		{fmt.Errorf("use gossip key 0a0b: %w: key not installed", macula.ErrInvalidGossipKey), CodeInvalidKey},
 		{errors.New("other"), CodeCallFailed},
 	} {
 		require.Equal(t, tc.code, codeOf(tc.err, CodeCallFailed), "%v", tc.err)
