@@ -68,8 +68,11 @@ func (a *app) membersCommand() *cobra.Command {
 		Use:   "members",
 		Short: "List the members of the realm",
 		Long: `List every member of the realm the node knows of, itself included (marked
-*): alive and suspect members, and dead (crashed) or left (stopped gracefully)
-ones for a while after they went.`,
+*): alive and suspect (missed probes, declared dead unless it refutes in
+time) members, and dead (crashed) or left (stopped gracefully) ones for a
+while after they went. INCARNATION is the highest SWIM incarnation number
+the node has seen for the member, which the member raises to refute a
+suspicion of itself ("-" until one is seen).`,
 		Example: "  macula members --json",
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -195,7 +195,9 @@ func TestEndToEnd(t *testing.T) {
 				ms := members(t, n)
 				alive := 0
 				for _, o := range nodes {
-					if ms[o.id].State == "alive" {
+					// A member's incarnation is known once an alive
+					// message about it arrived: 1 or more.
+					if ms[o.id].State == "alive" && ms[o.id].Incarnation >= 1 {
 						alive++
 					}
 				}
@@ -207,6 +209,7 @@ func TestEndToEnd(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 		require.Len(t, lines, 4, "header and three members: %s", r.stdout)
 		require.Contains(t, lines[0], "STATE")
+		require.Contains(t, lines[0], "INCARNATION")
 		for _, n := range nodes {
 			row := rowOf(lines, n.id.Short())
 			require.NotEmpty(t, row, "%s listed: %s", n.name, r.stdout)

@@ -35,13 +35,17 @@ func (t *table) flush() error { return t.tw.Flush() }
 
 // writeMembers prints members, the node itself marked with '*'.
 func writeMembers(w io.Writer, ms []admin.Member, now time.Time) error {
-	t := newTable(w, "  NODE", "STATE", "ADDRESS", "VERSION", "SINCE")
+	t := newTable(w, "  NODE", "STATE", "INCARNATION", "ADDRESS", "VERSION", "SINCE")
 	for _, m := range ms {
 		mark := "  "
 		if m.Self {
 			mark = "* "
 		}
-		t.row(mark+m.ID.Short(), m.State, orDash(m.Addr), orDash(m.Version), ago(now, m.Since))
+		inc := "-" // none seen yet
+		if m.Incarnation != 0 {
+			inc = strconv.FormatUint(uint64(m.Incarnation), 10)
+		}
+		t.row(mark+m.ID.Short(), m.State, inc, orDash(m.Addr), orDash(m.Version), ago(now, m.Since))
 	}
 	return t.flush()
 }

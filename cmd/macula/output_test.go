@@ -21,16 +21,18 @@ func nodeID(t *testing.T, hexPrefix string) macula.NodeID {
 
 func TestWriteMembers(t *testing.T) {
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	a, b := nodeID(t, "0a1b2c3d"), nodeID(t, "ffeeddcc")
+	a, b, c := nodeID(t, "0a1b2c3d"), nodeID(t, "ffeeddcc"), nodeID(t, "12345678")
 	var out strings.Builder
 	require.NoError(t, writeMembers(&out, []admin.Member{
-		{ID: a, Self: true, State: "alive", Addr: "127.0.0.1:4433", Version: "macula-go/0.1", Since: now.Add(-90 * time.Second)},
+		{ID: a, Self: true, State: "alive", Incarnation: 1, Addr: "127.0.0.1:4433", Version: "macula-go/0.1", Since: now.Add(-90 * time.Second)},
 		{ID: b, State: "dead", Addr: "127.0.0.1:4434", Since: now.Add(-2 * time.Hour)},
+		{ID: c, State: "suspect", Incarnation: 12, Addr: "127.0.0.1:4435", Since: now.Add(-3 * time.Second)},
 	}, now))
 	require.Equal(t, ""+
-		"  NODE      STATE  ADDRESS         VERSION        SINCE\n"+
-		"* 0a1b2c3d  alive  127.0.0.1:4433  macula-go/0.1  1m30s ago\n"+
-		"  ffeeddcc  dead   127.0.0.1:4434  -              2h ago\n", out.String())
+		"  NODE      STATE    INCARNATION  ADDRESS         VERSION        SINCE\n"+
+		"* 0a1b2c3d  alive    1            127.0.0.1:4433  macula-go/0.1  1m30s ago\n"+
+		"  ffeeddcc  dead     -            127.0.0.1:4434  -              2h ago\n"+
+		"  12345678  suspect  12           127.0.0.1:4435  -              3s ago\n", out.String())
 }
 
 func TestWriteKeyring(t *testing.T) {

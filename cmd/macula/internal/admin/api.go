@@ -38,6 +38,10 @@ type Member struct {
 	Self bool `json:"self,omitempty"`
 	// State is alive, suspect, dead or left.
 	State string `json:"state"`
+	// Incarnation is the highest SWIM incarnation number the node has seen
+	// for the member; a member raises it to refute a suspicion of itself.
+	// 0 until the node has seen one.
+	Incarnation uint32 `json:"incarnation"`
 	// Addr is the member's address.
 	Addr string `json:"addr"`
 	// Addrs are the addresses the member advertises.

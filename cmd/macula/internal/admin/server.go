@@ -148,15 +148,16 @@ func (s *Server) members(w http.ResponseWriter, _ *http.Request) {
 	out := make([]Member, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, Member{
-			ID:      m.ID,
-			Self:    m.ID == self,
-			State:   m.State.String(),
-			Addr:    m.Addr,
-			Addrs:   m.Meta.Addrs,
-			Version: m.Meta.Version,
-			Tags:    m.Meta.Tags,
-			Links:   m.Meta.Links,
-			Since:   m.Since,
+			ID:          m.ID,
+			Self:        m.ID == self,
+			State:       m.State.String(),
+			Incarnation: m.Incarnation,
+			Addr:        m.Addr,
+			Addrs:       m.Meta.Addrs,
+			Version:     m.Meta.Version,
+			Tags:        m.Meta.Tags,
+			Links:       m.Meta.Links,
+			Since:       m.Since,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID.Compare(out[j].ID) < 0 })

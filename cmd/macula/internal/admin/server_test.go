@@ -75,9 +75,9 @@ func (f *fakeBackend) Info() NodeInfo {
 func (f *fakeBackend) Members() []macula.Member {
 	return []macula.Member{
 		{ID: deadC, Addr: "127.0.0.1:3", State: macula.MemberDead},
-		{ID: peerB, Addr: "127.0.0.1:2", State: macula.MemberAlive, Meta: membership.Meta{Version: "v", Links: []macula.NodeID{self}}},
-		{ID: self, Addr: "127.0.0.1:4433", State: macula.MemberAlive},
-		{ID: peerB2, Addr: "127.0.0.1:5", State: macula.MemberSuspect},
+		{ID: peerB, Addr: "127.0.0.1:2", State: macula.MemberAlive, Incarnation: 1, Meta: membership.Meta{Version: "v", Links: []macula.NodeID{self}}},
+		{ID: self, Addr: "127.0.0.1:4433", State: macula.MemberAlive, Incarnation: 1},
+		{ID: peerB2, Addr: "127.0.0.1:5", State: macula.MemberSuspect, Incarnation: 3},
 		{ID: farD, Addr: "127.0.0.1:6", State: macula.MemberAlive},
 	}
 }
@@ -267,7 +267,10 @@ func TestServerReadEndpoints(t *testing.T) {
 	require.Equal(t, "alive", ms[0].State)
 	require.Equal(t, peerB2, ms[2].ID)
 	require.Equal(t, "suspect", ms[2].State)
+	require.Equal(t, uint32(3), ms[2].Incarnation)
+	require.Equal(t, uint32(1), ms[1].Incarnation)
 	require.Equal(t, "dead", ms[3].State)
+	require.Zero(t, ms[3].Incarnation, "none seen")
 	require.False(t, ms[3].Self)
 	require.Equal(t, farD, ms[4].ID)
 	require.Equal(t, []macula.NodeID{self}, ms[1].Links)
