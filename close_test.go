@@ -2,8 +2,10 @@ package macula_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -50,4 +52,71 @@ func TestCloseInVirtualTime(t *testing.T) {
 		m.Close()
 		synctest.Wait()
 	})
+}
+
+// TestCloseIsQuickInVirtualTime measures Close in virtual time on simnet
+// (5 ms one-way), so the figures count only the waits on timers that
+// Close itself makes: memberlist's probe in flight, the leave broadcast.
+// Close of one node of a 2-node mesh returns within 100 ms and its peer
+// marks it left, not dead; a node whose only peer crashed closes within a
+// second (its probe of the crashed peer is ended, not waited out).
+func TestCloseIsQuickInVirtualTime(t *testing.T) {
+	t.Run("peer alive", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := meshtest.New(t, 2)
+			require.NoError(t, m.JoinAll(t.Context()))
+			gone := m.Node(1).ID()
+			require.True(t, m.WaitFor(10*time.Second, func() bool { return len(m.Node(0).Members()) == 2 && len(m.Node(1).Members()) == 2 }))
+			time.Sleep(2500 * time.Millisecond) // probes run both ways
+			start := time.Now()
+			require.NoError(t, m.Stop(1))
+			took := time.Since(start)
+			t.Logf("Close took %v (virtual)", took)
+			require.Less(t, took, 100*time.Millisecond)
+			require.True(t, m.WaitFor(100*time.Millisecond, func() bool {
+				mem, ok := m.Node(0).Member(gone)
+				return ok && mem.State == macula.MemberLeft
+			}), "the peer marks the closed node left at once")
+		})
+	})
+	t.Run("peer crashed", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := meshtest.New(t, 2)
+			require.NoError(t, m.JoinAll(t.Context()))
+			require.True(t, m.WaitFor(10*time.Second, func() bool { return len(m.Node(0).Members()) == 2 && len(m.Node(1).Members()) == 2 }))
+			m.Kill(1)
+			// Long enough for node 0 to probe the crashed node, suspect it
+			// and lose health (which stretches its probes' timers).
+			time.Sleep(3500 * time.Millisecond)
+			start := time.Now()
+			require.NoError(t, m.Stop(0))
+			took := time.Since(start)
+			t.Logf("Close took %v (virtual)", took)
+			require.Less(t, took, time.Second)
+		})
+	})
+}
+
+// TestCloseEndsProbesOfACrashedPeer, on real loopback UDP: a node whose
+// peer crashed is probing it when it closes. Close returns within a
+// second and leaves no goroutine behind, memberlist's probe included
+// (checked at once, without goleak's usual retries, which could let a
+// probe time out on its own meanwhile).
+func TestCloseEndsProbesOfACrashedPeer(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	a, peer, conn := closePair(t)
+	conn.cut.Store(true)
+	// Long enough for a to probe the silent peer, suspect it and lose
+	// health, which stretches its probes' timers to seconds.
+	time.Sleep(3 * time.Second)
+	start := time.Now()
+	require.NoError(t, a.Close())
+	took := time.Since(start)
+	t.Logf("Close took %v", took)
+	require.NoError(t, peer.Close())
+	time.Sleep(50 * time.Millisecond)
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	require.NotContains(t, stacks, "hashicorp/memberlist", "a memberlist goroutine outlived Close")
+	require.Less(t, took, time.Second)
 }

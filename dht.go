@@ -36,7 +36,7 @@ func (n *Node) startRouting() error {
 	events := n.members.Watch(n.ctx)
 	n.goFunc(func() {
 		for _, m := range n.members.Members() {
-			if m.State == MemberAlive && m.ID != n.ID() {
+			if (m.State == MemberAlive || m.State == MemberSuspect) && m.ID != n.ID() {
 				d.AddPeer(routing.Contact{ID: m.ID, Addrs: m.Meta.Addrs})
 			}
 		}
@@ -47,6 +47,10 @@ func (n *Node) startRouting() error {
 			switch ev.Member.State {
 			case MemberAlive:
 				d.AddPeer(routing.Contact{ID: ev.Member.ID, Addrs: ev.Member.Meta.Addrs})
+			case MemberSuspect:
+				// Still a member until declared dead: most suspicions
+				// are refuted, and lookups route around a node that
+				// really fails a query.
 			default:
 				d.RemovePeer(ev.Member.ID)
 			}

@@ -45,6 +45,26 @@ const (
 // MemberEvent is one membership change, as delivered by WatchMembers.
 type MemberEvent = membership.Event
 
+// MemberEventType is the kind of a MemberEvent.
+type MemberEventType = membership.EventType
+
+// Kinds of membership change.
+const (
+	// EventMemberJoined: a member became alive (joined, or came back).
+	EventMemberJoined = membership.EventJoin
+	// EventMemberLeft: a member left gracefully.
+	EventMemberLeft = membership.EventLeave
+	// EventMemberFailed: a member was declared dead.
+	EventMemberFailed = membership.EventFail
+	// EventMemberUpdated: a member's metadata changed.
+	EventMemberUpdated = membership.EventUpdate
+	// EventMemberSuspected: a member missed probes; it is declared failed
+	// unless it refutes the suspicion in time.
+	EventMemberSuspected = membership.EventSuspect
+	// EventMemberRefuted: a suspected member is alive again.
+	EventMemberRefuted = membership.EventRefute
+)
+
 // MembershipConfig holds the SWIM knobs (probe interval, suspicion
 // multiplier, ...) for WithMembershipConfig; zero fields take LAN defaults.
 type MembershipConfig = membership.Config
@@ -401,7 +421,9 @@ func (n *Node) Members() []Member { return n.members.Members() }
 func (n *Node) Member(id NodeID) (Member, bool) { return n.members.Member(id) }
 
 // WatchMembers returns a channel of membership changes (join, leave, fail,
-// update) from now on, in order, closed when ctx ends or the node closes.
+// update, suspect, refute) from now on, in order, closed when ctx ends or
+// the node closes. Each event carries the member's state and incarnation
+// after the change.
 func (n *Node) WatchMembers(ctx context.Context) <-chan MemberEvent { return n.members.Watch(ctx) }
 
 // Close leaves the realm gracefully (others mark this node left, not

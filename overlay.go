@@ -139,11 +139,13 @@ func (n *Node) onPeerLeaving(id security.NodeID) {
 	}
 }
 
-// aliveIDs are the IDs of the alive members, this node included.
+// aliveIDs are the IDs of the alive members, this node included. Suspect
+// members count: most suspicions are refuted within a second, and
+// redrawing the overlay for each would churn links for nothing.
 func (n *Node) aliveIDs() []security.NodeID {
 	var ids []security.NodeID
 	for _, m := range n.members.Members() {
-		if m.State == MemberAlive {
+		if m.State == MemberAlive || m.State == MemberSuspect {
 			ids = append(ids, m.ID)
 		}
 	}
@@ -201,12 +203,12 @@ func (n *Node) publishLinks() {
 
 // Topology returns the overlay as this node sees it: every alive member,
 // and the links each member last published (this node's own are current).
-// Links to members that are not alive are left out.
+// Links to members that are dead or left are left out.
 func (n *Node) Topology() *Graph {
 	g := topology.NewGraph()
 	alive := make(map[security.NodeID]bool)
 	for _, m := range n.members.Members() {
-		if m.State == MemberAlive {
+		if m.State == MemberAlive || m.State == MemberSuspect {
 			alive[m.ID] = true
 			g.AddNode(m.ID, m.ID.Short())
 		}

@@ -70,6 +70,11 @@ const (
 	TopicMemberLeft       = "_mesh.member.left"
 	TopicMemberFailed     = "_mesh.member.failed"
 	TopicMemberUpdated    = "_mesh.member.updated"
+	// TopicMemberSuspected: a member missed probes; it is declared failed
+	// unless it refutes in time.
+	TopicMemberSuspected = "_mesh.member.suspected"
+	// TopicMemberRefuted: a suspected member proved itself alive.
+	TopicMemberRefuted = "_mesh.member.refuted"
 )
 
 // SystemEvent is the payload of the system topics.
@@ -196,6 +201,10 @@ func (n *Node) memberChanged(ev MemberEvent) {
 	case membership.EventFail:
 		topic = TopicMemberFailed
 		n.dir.SetDown(ev.Member.ID, true)
+	case membership.EventSuspect:
+		topic = TopicMemberSuspected
+	case membership.EventRefute:
+		topic = TopicMemberRefuted
 	}
 	n.publishSystem(topic, SystemEvent{Node: ev.Member.ID, Addrs: ev.Member.Meta.Addrs, State: ev.Member.State.String()})
 }

@@ -43,8 +43,8 @@ func TestRPCDeadProviderIsNoLongerTried(t *testing.T) {
 		m.Kill(5)
 		require.True(t, m.WaitFor(time.Minute, func() bool {
 			mem, ok := caller.Member(deadID)
-			return ok && mem.State != macula.MemberAlive
-		}), "the caller learns that the provider died")
+			return ok && mem.State == macula.MemberDead
+		}), "the caller learns that the provider died (suspect is not enough: it may refute)")
 		// The node hides the dead member's records from its watch of
 		// membership, on its own goroutine: let it run.
 		synctest.Wait()

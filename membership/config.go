@@ -42,8 +42,9 @@ type Config struct {
 	// GossipToTheDeadTime is how long dead members still receive gossip,
 	// so they can refute their death (30 s).
 	GossipToTheDeadTime time.Duration
-	// LeaveTimeout bounds the wait for a graceful leave to be broadcast
-	// (200 ms; every member is also sent a leaving notice directly).
+	// LeaveTimeout bounds the wait for a graceful leave to be broadcast by
+	// gossip (200 ms). Leave waits only if a member could not be sent its
+	// leaving notice directly, which marks the node left on arrival.
 	LeaveTimeout time.Duration
 	// Retention is how long dead and left members stay listed (5 min).
 	// Dead members (not left ones) are retried for as long.
@@ -133,7 +134,13 @@ func (c Config) withDefaults() (Config, error) {
 //   - plus one probe interval for the dead message to be gossiped.
 func (c Config) DetectionBound(n int) time.Duration {
 	c, _ = c.withDefaults()
+	return time.Duration(n)*c.ProbeInterval + c.suspicionBound(n) + c.ProbeInterval
+}
+
+// suspicionBound is the longest memberlist keeps a member of an n-member
+// realm suspect before declaring it dead: SuspicionMaxTimeoutMult times its
+// shortest suspicion, SuspicionMult × max(1, log10 n) probe intervals.
+func (c Config) suspicionBound(n int) time.Duration {
 	scale := math.Max(1, math.Log10(float64(max(n, 1))))
-	suspicion := time.Duration(float64(c.SuspicionMaxTimeoutMult*c.SuspicionMult) * scale * float64(c.ProbeInterval))
-	return time.Duration(n)*c.ProbeInterval + suspicion + c.ProbeInterval
+	return time.Duration(float64(c.SuspicionMaxTimeoutMult*c.SuspicionMult) * scale * float64(c.ProbeInterval))
 }

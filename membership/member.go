@@ -16,9 +16,8 @@ const (
 	// StateAlive: the member answers probes.
 	StateAlive State = iota
 	// StateSuspect: the member missed probes and will be declared dead unless
-	// it refutes the suspicion in time. memberlist does not expose
-	// suspicion through its API, so members are reported alive until
-	// declared dead; the state is kept for when it does.
+	// it refutes the suspicion in time. Suspect members still count as
+	// members: they are routed to and probed as before.
 	StateSuspect
 	// StateDead: the member failed without announcing it.
 	StateDead
@@ -92,6 +91,11 @@ type Member struct {
 	Addr string
 	// State is the member's liveness.
 	State State
+	// Incarnation is the highest incarnation number this node has seen in
+	// a SWIM message about the member. A member raises it to refute a
+	// suspicion of itself, so it counts the suspicions it has survived
+	// (plus one for the start). Zero until such a message is seen.
+	Incarnation uint32
 	// Meta is the member's published metadata.
 	Meta Meta
 	// Since is when this node last saw the member's state change.
@@ -111,6 +115,12 @@ const (
 	EventFail
 	// EventUpdate: a member's metadata changed.
 	EventUpdate
+	// EventSuspect: a member missed probes and is suspected of failure; it
+	// is declared dead (EventFail) unless it refutes in time.
+	EventSuspect
+	// EventRefute: a suspected member proved itself alive by raising its
+	// incarnation; it is alive again.
+	EventRefute
 )
 
 func (t EventType) String() string {
@@ -123,6 +133,10 @@ func (t EventType) String() string {
 		return "fail"
 	case EventUpdate:
 		return "update"
+	case EventSuspect:
+		return "suspect"
+	case EventRefute:
+		return "refute"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }

@@ -36,9 +36,18 @@ type Membership struct {
 	gone     map[security.NodeID]Member // dead or left, kept for Retention
 	watchers map[*watcher]struct{}
 	closed   bool
-	alive    map[security.NodeID]Member    // from memberlist's callbacks
-	leaving  map[security.NodeID]time.Time // peers that announced a graceful shutdown
-	syncing  map[security.NodeID]time.Time // last contact-triggered sync
+	alive    map[security.NodeID]Member     // from memberlist's callbacks
+	leaving  map[security.NodeID]time.Time  // peers that announced a graceful shutdown
+	syncing  map[security.NodeID]time.Time  // last contact-triggered sync
+	swim     map[security.NodeID]*swimState // read from SWIM messages (liveness.go)
+	selfInc  uint32                         // memberlist's incarnation of this node
+	// selfAlive is the latest alive message this node sent about itself,
+	// and refutedTo when it was last sent straight to an address.
+	selfAlive []byte
+	refutedTo map[string]time.Time
+	// accusers are the addresses of members that accused this node since
+	// its last alive message went out.
+	accusers []string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -67,11 +76,14 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	}
 	m := &Membership{
 		cfg: cfg, self: nw.ID(), log: log.Named("membership"), meta: meta,
-		gone:     make(map[security.NodeID]Member),
-		watchers: make(map[*watcher]struct{}),
-		alive:    make(map[security.NodeID]Member),
-		leaving:  make(map[security.NodeID]time.Time),
-		syncing:  make(map[security.NodeID]time.Time),
+		gone:      make(map[security.NodeID]Member),
+		watchers:  make(map[*watcher]struct{}),
+		alive:     make(map[security.NodeID]Member),
+		leaving:   make(map[security.NodeID]time.Time),
+		syncing:   make(map[security.NodeID]time.Time),
+		swim:      make(map[security.NodeID]*swimState),
+		refutedTo: make(map[string]time.Time),
+		selfInc:   1, // memberlist's first incarnation
 	}
 	key := cfg.GossipKey
 	if len(key) == 0 {
@@ -82,9 +94,12 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.tr = newUDPTransport(nw, m.keys, advertise, streamTimeout, m.log)
+	// memberlist's awareness multiplies the probe interval by up to 8.
+	probeWindow := 9 * cfg.ProbeInterval
+	m.tr = newUDPTransport(nw, m.keys, advertise, streamTimeout, probeWindow, m.log)
 	m.tr.onRefused = m.refusedFrom
-	m.tr.onLeaving = m.PeerLeaving
+	m.tr.onLeaving = m.leavingNotice
+	m.tr.onLiveness = m.observeLiveness
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.self.String()
@@ -124,6 +139,7 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	}
 	m.list = list
 	m.wg.Go(m.reconnectLoop)
+	m.wg.Go(m.suspicionLoop)
 	return m, nil
 }
 
@@ -138,6 +154,25 @@ func (m *Membership) PeerLeaving(id security.NodeID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.leaving[id] = time.Now()
+}
+
+// leavingNotice handles a member's leaving notice. The member is recorded
+// as leaving (see PeerLeaving), and, if the notice comes from the member's
+// own address with its incarnation, memberlist is handed the member's own
+// dead message, which marks it left at once and spreads by gossip: the
+// member sends the notice instead of waiting for memberlist to gossip that
+// message before it may close.
+func (m *Membership) leavingNotice(id security.NodeID, inc uint32, hasInc bool, from net.Addr) {
+	m.mu.Lock()
+	mem, ok := m.alive[id]
+	m.mu.Unlock()
+	if !ok || mem.Addr != from.String() {
+		return // not a member, or not from its address: ignored
+	}
+	m.PeerLeaving(id)
+	if hasInc {
+		m.tr.deliverLeft(id, inc, from)
+	}
 }
 
 // announcedLeaving reports whether id recently announced a graceful
@@ -260,6 +295,20 @@ func (m *Membership) reconnectLoop() {
 	}
 }
 
+// suspicionLoop tends suspicions every probe interval (tendSuspicions).
+func (m *Membership) suspicionLoop() {
+	t := time.NewTicker(m.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+			m.tendSuspicions()
+		}
+	}
+}
+
 // advertiseAddr is the address other members reach this node at: the first
 // advertised address that is an IP:port, else the socket's address.
 func advertiseAddr(nw Network, meta Meta) (netip.AddrPort, error) {
@@ -324,6 +373,7 @@ func (m *Membership) Members() []Member {
 	for id, g := range m.gone {
 		if time.Since(g.Since) > m.cfg.Retention {
 			delete(m.gone, id)
+			delete(m.swim, id)
 			continue
 		}
 		out = append(out, g)
@@ -366,6 +416,8 @@ func (m *Membership) UpdateMeta(meta Meta, timeout time.Duration) error {
 	// a failure.
 	meta.Leaving = meta.Leaving || m.meta.Leaving
 	m.meta = meta
+	// UpdateNode raises memberlist's incarnation of this node by one.
+	m.selfInc++
 	m.mu.Unlock()
 	return m.list.UpdateNode(timeout)
 }
@@ -377,10 +429,12 @@ func (m *Membership) isClosed() bool {
 }
 
 // Leave announces that this node is leaving, so others mark it left rather
-// than dead. It publishes Meta.Leaving, sends a leaving notice straight to
-// every alive member (one packet each, so no member depends on gossip
-// order to tell a leave from a failure), then memberlist's leave message,
-// waiting up to Config.LeaveTimeout for it to go out.
+// than dead. It publishes Meta.Leaving, and sends every alive member a
+// leaving notice straight away (twice, as UDP may drop one): the notice
+// carries this node's incarnation, so each member hands its memberlist the
+// leave message memberlist would otherwise gossip, and marks this node left
+// at once. Leave waits for memberlist's own leave broadcast, up to
+// Config.LeaveTimeout, only if some notice could not be sent.
 func (m *Membership) Leave() error {
 	if m.isClosed() {
 		return ErrClosed
@@ -401,16 +455,32 @@ func (m *Membership) Leave() error {
 	if err := m.UpdateMeta(meta, time.Nanosecond); err != nil {
 		m.log.Debug("leaving flag not broadcast", zap.Error(err))
 	}
+	m.mu.Lock()
+	inc := m.selfInc
+	m.mu.Unlock()
+	unsent := 0
 	for _, a := range addrs {
-		if err := m.tr.sendLeaving(m.self, a); err != nil {
-			m.log.Debug("leaving notice not sent", zap.String("addr", a), zap.Error(err))
+		for range 2 {
+			if err := m.tr.sendLeaving(m.self, inc, a); err != nil {
+				unsent++
+				m.log.Debug("leaving notice not sent", zap.String("addr", a), zap.Error(err))
+			}
 		}
 	}
-	if err := m.list.Leave(m.cfg.LeaveTimeout); err != nil {
+	wait := time.Nanosecond
+	if unsent > 0 {
+		wait = m.cfg.LeaveTimeout
+	}
+	if err := m.list.Leave(wait); err != nil && unsent > 0 {
 		return fmt.Errorf("macula: leave: %w", err)
 	}
 	return nil
 }
+
+// takeLimit bounds Close's wait for memberlist to take the acks it is
+// handed: it takes each packet within microseconds unless the node is
+// starved of CPU.
+const takeLimit = 100 * time.Millisecond
 
 // Close stops the protocol without announcing anything (call Leave first
 // for a graceful exit), ends every watch, and waits for all goroutines.
@@ -422,21 +492,20 @@ func (m *Membership) Close() error {
 	}
 	m.closed = true
 	m.mu.Unlock()
-	// A probe's ack timer runs for the probe interval scaled by memberlist's
-	// health score (awareness): read the score before shutting down.
-	probeTimeout := m.cfg.ProbeInterval * time.Duration(m.list.GetHealthScore()+1)
+	// memberlist does not stop a probe in flight on Shutdown: that
+	// goroutine ends when the probe's ack arrives or its timer fires, up
+	// to the probe interval scaled by the health score later. So the
+	// transport stops all traffic and acknowledges this node's pings
+	// itself, and memberlist is given the time to take those acks before
+	// it shuts down.
+	probeWindow := m.cfg.ProbeInterval * time.Duration(m.list.GetHealthScore()+1)
+	m.tr.beginClose()
+	m.tr.awaitTaken(takeLimit)
 	err := m.list.Shutdown()
 	m.cancel()
-	// memberlist does not stop a probe in flight on Shutdown: that goroutine
-	// ends when the probe's ack timer fires, at most probeTimeout after the
-	// last packet. Wait for it, so Close leaves nothing running.
-	for {
-		last := time.Unix(0, m.tr.lastActivity.Load())
-		wait := time.Until(last.Add(probeTimeout))
-		if wait <= 0 {
-			break
-		}
-		time.Sleep(wait)
+	if since, untaken := m.tr.untakenAckSince(); untaken {
+		// An ack was not taken in time: its probe waits for its timer.
+		time.Sleep(time.Until(since.Add(probeWindow)))
 	}
 	m.wg.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -488,9 +557,11 @@ func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
 	m := (*Membership)(e)
 	typ := EventFail
 	m.mu.Lock()
-	announced := m.announcedLeavingLocked(idOf(n))
+	id := idOf(n)
+	announced := m.announcedLeavingLocked(id)
+	leftBySelf := m.swim[id] != nil && m.swim[id].leftBySelf
 	m.mu.Unlock()
-	if decodeMeta(n.Meta).Leaving || announced {
+	if decodeMeta(n.Meta).Leaving || announced || leftBySelf {
 		typ = EventLeave
 	}
 	m.changed(typ, n)
@@ -521,6 +592,15 @@ func (m *Membership) changed(typ EventType, n *memberlist.Node) {
 	mem := Member{ID: id, Addr: n.Address(), State: state, Meta: decodeMeta(n.Meta), Since: now}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if id == m.self {
+		mem.Incarnation = m.selfInc
+	} else if st := m.swim[id]; st != nil {
+		mem.Incarnation = st.inc
+		if typ != EventUpdate {
+			// Joined or gone: memberlist has ended any suspicion.
+			st.suspectSince = time.Time{}
+		}
+	}
 	switch typ {
 	case EventJoin:
 		delete(m.gone, id)
@@ -528,6 +608,11 @@ func (m *Membership) changed(typ EventType, n *memberlist.Node) {
 	case EventUpdate:
 		if prev, ok := m.alive[id]; ok {
 			mem.Since = prev.Since
+			// A metadata update does not end a suspicion; a refutation
+			// (observeLiveness) does.
+			if prev.State == StateSuspect && m.swim[id] != nil && !m.swim[id].suspectSince.IsZero() {
+				mem.State = StateSuspect
+			}
 		}
 		m.alive[id] = mem
 	case EventLeave, EventFail:

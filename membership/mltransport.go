@@ -73,28 +73,46 @@ type udpTransport struct {
 
 	// onRefused is called with the source of a packet that did not open.
 	onRefused func(from net.Addr)
-	// onLeaving is called with the sender of a leaving notice.
-	onLeaving func(id security.NodeID)
+	// onLeaving is called with a leaving notice: the member, its
+	// incarnation if the notice carries one (hasInc), and the sender.
+	onLeaving func(id security.NodeID, inc uint32, hasInc bool, from net.Addr)
+	// onLiveness is called with every alive, suspect and dead message
+	// that comes in from a peer, or goes out (from is nil).
+	onLiveness func(msg swimMessage, l swimLiveness, from net.Addr)
+
+	// probeWindow is the longest memberlist waits for a probe's acks
+	// (the probe interval scaled by the worst health score).
+	probeWindow time.Duration
+	// pings are this node's pings in flight: sequence number to when it
+	// was sent. Close acknowledges them itself (see beginClose).
+	pings map[uint32]time.Time
+	// closing: Close has begun; no packet goes out or comes in, and
+	// pings are answered here.
+	closing bool
+	// injected are the acks handed to memberlist while closing, and
+	// lastInjected when the last was; ackLost: one found the queue full.
+	injected     map[*memberlist.Packet]struct{}
+	lastInjected time.Time
+	ackLost      bool
 
 	sent, received, refused, dropped atomic.Uint64
 	lastRefusedLog                   atomic.Int64 // Unix nanos
 	refusedSinceLog                  atomic.Uint64
-
-	// lastActivity is when a packet last went out or came in (Unix nanos).
-	// memberlist's probe goroutines wait up to a probe interval after that.
-	lastActivity atomic.Int64
 }
 
 var _ memberlist.NodeAwareTransport = (*udpTransport)(nil)
 
-func newUDPTransport(nw Network, keys *keyring, advertise netip.AddrPort, dialTimeout time.Duration, log *zap.Logger) *udpTransport {
+func newUDPTransport(nw Network, keys *keyring, advertise netip.AddrPort, dialTimeout, probeWindow time.Duration, log *zap.Logger) *udpTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &udpTransport{
 		nw: nw, keys: keys, advertise: advertise, dialTimeout: dialTimeout, log: log,
-		packetCh: make(chan *memberlist.Packet, packetQueue),
-		streamCh: make(chan net.Conn),
-		ctx:      ctx, cancel: cancel,
-		streams: make(map[*streamConn]struct{}),
+		probeWindow: probeWindow,
+		packetCh:    make(chan *memberlist.Packet, packetQueue),
+		streamCh:    make(chan net.Conn),
+		ctx:         ctx, cancel: cancel,
+		streams:  make(map[*streamConn]struct{}),
+		pings:    make(map[uint32]time.Time),
+		injected: make(map[*memberlist.Packet]struct{}),
 	}
 	nw.HandlePackets(t.handlePacket)
 	nw.Handle(protocol.StreamMembership, t.handleStream)
@@ -122,15 +140,27 @@ func (t *udpTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 // a connection.
 func (t *udpTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	now := time.Now()
+	pings := t.observe(b, nil)
 	// Refuse once shut down, so a probe memberlist starts after Shutdown
-	// ends at once; record activity under the same lock, so Close sees
-	// every packet that did go out.
+	// ends at once. While closing, send nothing and answer this node's
+	// own pings here, so that its probe ends now instead of when its ack
+	// timer fires.
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return now, ErrClosed
 	}
-	t.lastActivity.Store(now.UnixNano())
+	if t.closing {
+		for _, seq := range pings {
+			t.injectAckLocked(seq)
+		}
+		t.mu.Unlock()
+		return now, nil
+	}
+	for _, seq := range pings {
+		t.pings[seq] = now
+	}
+	t.prunePingsLocked(now)
 	t.mu.Unlock()
 	ap, err := netip.ParseAddrPort(a.Addr)
 	if err != nil {
@@ -143,14 +173,141 @@ func (t *udpTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time
 	return now, nil
 }
 
-// sendLeaving sends this node's leaving notice to addr. It never waits.
-func (t *udpTransport) sendLeaving(self security.NodeID, addr string) error {
+// observe reads a memberlist packet coming in from a peer, or going out
+// (from is nil): it reports liveness messages and returns the sequence
+// numbers of pings going out or acks coming in.
+func (t *udpTransport) observe(p []byte, from net.Addr) (seqs []uint32) {
+	out := from == nil
+	eachSWIMMessage(p, func(msg swimMessage) {
+		switch msg.typ {
+		case swimAlive, swimSuspect, swimDead:
+			var l swimLiveness
+			if t.onLiveness != nil && decodeSWIM(msg.body, &l) == nil {
+				t.onLiveness(msg, l, from)
+			}
+		case swimPing, swimAck:
+			var seq swimPingMsg
+			if (msg.typ == swimPing) == out && decodeSWIM(msg.body, &seq) == nil {
+				seqs = append(seqs, seq.SeqNo)
+			}
+		}
+	})
+	return seqs
+}
+
+// prunePingsLocked forgets pings older than any probe could wait for.
+func (t *udpTransport) prunePingsLocked(now time.Time) {
+	if len(t.pings) < 64 {
+		return
+	}
+	for seq, sent := range t.pings {
+		if now.Sub(sent) > t.probeWindow {
+			delete(t.pings, seq)
+		}
+	}
+}
+
+// injectAckLocked hands memberlist an ack for its ping seq, as if from
+// the pinged member, if there is room in the queue.
+func (t *udpTransport) injectAckLocked(seq uint32) {
+	p := &memberlist.Packet{
+		Buf:       encodeSWIM(swimAck, swimAckMsg{SeqNo: seq}),
+		From:      net.UDPAddrFromAddrPort(t.advertise),
+		Timestamp: time.Now(),
+	}
+	t.lastInjected = p.Timestamp
+	select {
+	case t.packetCh <- p:
+		t.injected[p] = struct{}{}
+	default:
+		// Full: the probe ends when its timer fires; Close waits for it.
+		t.ackLost = true
+	}
+}
+
+// beginClose stops all traffic and acknowledges this node's pings in
+// flight, so that memberlist's probe (and a relayed ping's nack timer)
+// ends at once: memberlist does not stop them on Shutdown, and Close
+// waits for every goroutine. A node that is closing has said goodbye
+// with its leaving notice, so it vouches for no one and suspects no one.
+func (t *udpTransport) beginClose() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closing = true
+	for seq := range t.pings {
+		t.injectAckLocked(seq)
+	}
+	clear(t.pings)
+}
+
+// awaitTaken waits until memberlist has taken every queued packet, or
+// until limit passes.
+func (t *udpTransport) awaitTaken(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for len(t.packetCh) > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// untakenAckSince drains the packet queue after memberlist has shut down.
+// If an ack this node injected is still there (or could not be queued),
+// a probe is still waiting for its timer: it returns when that ack was
+// made, and true.
+func (t *udpTransport) untakenAckSince() (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	untaken := t.ackLost
+	for {
+		select {
+		case p := <-t.packetCh:
+			if _, ok := t.injected[p]; ok {
+				untaken = true
+			}
+			continue
+		default:
+		}
+		break
+	}
+	return t.lastInjected, untaken
+}
+
+// sendMessage sends one memberlist message, sealed, to addr, outside
+// memberlist (see Membership.refuteTo and nudge). It never waits.
+func (t *udpTransport) sendMessage(msg []byte, addr string) error {
+	t.mu.Lock()
+	quiet := t.closing || t.closed
+	t.mu.Unlock()
+	if quiet {
+		return ErrClosed
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("membership address %q: %w", addr, err)
+	}
+	if err := t.nw.WritePacket(t.keys.seal(msg), net.UDPAddrFromAddrPort(ap)); err != nil {
+		return err
+	}
+	t.sent.Add(1)
+	return nil
+}
+
+// sendLeaving sends this node's leaving notice, with its incarnation, to
+// addr. It never waits.
+func (t *udpTransport) sendLeaving(self security.NodeID, inc uint32, addr string) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return fmt.Errorf("membership address %q: %w", addr, err)
 	}
 	msg := append([]byte{noticeLeaving}, self[:]...)
+	msg = binary.BigEndian.AppendUint32(msg, inc)
 	return t.nw.WritePacket(t.keys.seal(msg), net.UDPAddrFromAddrPort(ap))
+}
+
+// deliverLeft hands memberlist the dead message a member that leaves
+// sends about itself (Node = From), which marks it left at once.
+func (t *udpTransport) deliverLeft(id security.NodeID, inc uint32, from net.Addr) {
+	msg := encodeSWIM(swimDead, swimLiveness{Incarnation: inc, Node: id.String(), From: id.String()})
+	t.deliver(msg, from)
 }
 
 // handlePacket opens a raw packet from the socket and passes it to
@@ -167,14 +324,40 @@ func (t *udpTransport) handlePacket(p []byte, from net.Addr) {
 		}
 		return
 	}
+	t.mu.Lock()
+	closing := t.closing || t.closed
+	t.mu.Unlock()
+	if closing {
+		return
+	}
+	const idLen = len(security.NodeID{})
 	if len(b) > 0 && b[0] == noticeLeaving {
-		if len(b) == 1+len(security.NodeID{}) && t.onLeaving != nil {
-			t.onLeaving(security.NodeID(b[1:]))
+		if t.onLeaving == nil {
+			return
+		}
+		switch len(b) {
+		case 1 + idLen:
+			t.onLeaving(security.NodeID(b[1:]), 0, false, from)
+		case 1 + idLen + 4:
+			t.onLeaving(security.NodeID(b[1:1+idLen]), binary.BigEndian.Uint32(b[1+idLen:]), true, from)
 		}
 		return
 	}
+	t.deliver(b, from)
+}
+
+// deliver passes an opened packet to memberlist, after reading it. It
+// never blocks: if memberlist is behind, the packet is dropped, as a full
+// socket buffer would.
+func (t *udpTransport) deliver(b []byte, from net.Addr) {
 	now := time.Now()
-	t.lastActivity.Store(now.UnixNano())
+	if acks := t.observe(b, from); len(acks) > 0 {
+		t.mu.Lock()
+		for _, seq := range acks {
+			delete(t.pings, seq)
+		}
+		t.mu.Unlock()
+	}
 	select {
 	case t.packetCh <- &memberlist.Packet{Buf: b, From: from, Timestamp: now}:
 		t.received.Add(1)

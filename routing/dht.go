@@ -177,13 +177,17 @@ func (d *DHT) addHeard(c Contact) {
 	}
 }
 
-// RemovePeer drops id from the routing table.
+// RemovePeer drops id, a node membership reports dead or gone, from the
+// routing table, and keeps it from being learned again from other nodes'
+// answers for a while: their tables may list it for some time yet, and a
+// lookup that queried it would wait out a timeout. [DHT.AddPeer] (the node
+// is back) ends that at once.
 func (d *DHT) RemovePeer(id security.NodeID) {
-	d.table.remove(id)
+	d.peerFailed(id)
 }
 
-// peerFailed drops id, which failed a query, and keeps it from being
-// re-learned from other nodes for a while.
+// peerFailed drops id, which failed a query or is gone, and keeps it from
+// being re-learned from other nodes for a while.
 func (d *DHT) peerFailed(id security.NodeID) {
 	d.suspects.add(id, time.Now())
 	d.table.remove(id)

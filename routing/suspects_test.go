@@ -56,3 +56,26 @@ func TestSuspectNotRelearned(t *testing.T) {
 	asker.HandleFindNode(victim.Self(), KeyOf(victim.Self().ID))
 	require.True(t, asker.table.contains(victim.Self().ID))
 }
+
+// TestRemovedPeerNotQueried checks DHT hygiene for a node membership
+// reports dead: RemovePeer drops it at once, and no lookup queries it
+// afterwards, although other nodes' tables still list it.
+func TestRemovedPeerNotQueried(t *testing.T) {
+	c := newCluster(t, 20, nil)
+	c.bootstrap(t, 3, 1)
+	asker := c.nodes[0]
+	victim := c.nodes[1]
+	asker.AddPeer(victim.Self())
+	c.net.kill(victim.Self().ID)
+	asker.RemovePeer(victim.Self().ID)
+	require.False(t, asker.table.contains(victim.Self().ID))
+	for range 3 {
+		_, stats, err := asker.FindClosest(t.Context(), KeyOf(victim.Self().ID))
+		require.NoError(t, err)
+		require.Zero(t, stats.Failed, "the removed node was queried")
+		require.False(t, asker.table.contains(victim.Self().ID))
+	}
+	// Back alive (membership reports it again): routed to at once.
+	asker.AddPeer(victim.Self())
+	require.True(t, asker.table.contains(victim.Self().ID))
+}
