@@ -1,0 +1,198 @@
+package membership_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/macula/membership"
+	"github.com/org/macula/security"
+)
+
+// swimWave is how many members join at once (see swimMesh.joinAll).
+const swimWave = 64
+
+// convergeTimeout bounds, in virtual time, how long after the last join n
+// members may take until every member sees every other alive: two of
+// memberlist's periodic full state exchanges with a random member, which
+// reach every member whatever gossip missed. memberlist scales their
+// interval with the mesh beyond 32 members: 120 s at 200, 300 s at 10,000.
+// Gossip alone converges 200 members in seconds.
+func convergeTimeout(n int) time.Duration {
+	interval := membership.DefaultConfig().PushPullInterval
+	if n > 32 {
+		interval *= time.Duration(math.Ceil(math.Log2(float64(n)/32)) + 1)
+	}
+	return 2 * interval
+}
+
+// startConverged starts n members, joins them and waits until all see all
+// alive.
+func startConverged(t *testing.T, n int, cfg membership.Config) *swimMesh {
+	t.Helper()
+	sm := newSwimMesh(t, n, cfg)
+	sm.joinAll(swimWave)
+	var why string
+	require.True(t, waitFor(convergeTimeout(n), 100*time.Millisecond, func() bool {
+		var ok bool
+		ok, why = sm.converged()
+		return ok
+	}), "not converged: %s", why)
+	return sm
+}
+
+// spread picks k member indexes spread over n, none of them member 0 (the
+// first seed, so the test does not depend on which member that is).
+func spread(n, k int) []int {
+	out := make([]int, k)
+	for i := range out {
+		out[i] = i*n/k + n/(2*k)
+	}
+	return out
+}
+
+// TestKilledMembersAreDeadEverywhereAtScale is the 5-of-50 test of
+// mesh_test.go at 200 members (swimSize): 5 members crash without leaving,
+// and every survivor marks all 5 dead within Config.DetectionBound, and
+// not before the shortest suspicion timeout.
+func TestKilledMembersAreDeadEverywhereAtScale(t *testing.T) {
+	n := swimSize(t)
+	synctest.Test(t, func(t *testing.T) {
+		cfg := membership.DefaultConfig()
+		sm := startConverged(t, n, cfg)
+
+		// DetectionBound: up to n probe intervals until a member's
+		// round-robin probe reaches a victim, the longest suspicion
+		// timeout (SuspicionMaxTimeoutMult*SuspicionMult*log10(n) probe
+		// intervals), and one interval for the death to be gossiped:
+		// 256 s at 200 members.
+		bound := cfg.DetectionBound(n)
+		// A suspect is declared dead no sooner than SuspicionMult*log10(n)
+		// probe intervals after the suspicion starts (9.2 s at 200).
+		minSuspicion := time.Duration(float64(cfg.SuspicionMult) * math.Log10(float64(n)) * float64(cfg.ProbeInterval))
+
+		victims := spread(n, 5)
+		killed := time.Now()
+		dead := sm.kill(victims...)
+		require.True(t, waitFor(bound, 10*time.Millisecond, func() bool { return sm.allSee(dead, membership.StateDead) }),
+			"every survivor marks the 5 killed members dead within %v", bound)
+		took := time.Since(killed)
+		t.Logf("%d members: all %d survivors saw all 5 dead after %v (virtual); bound %v, shortest suspicion %v",
+			n, n-5, took, bound, minSuspicion)
+		require.GreaterOrEqual(t, took, minSuspicion)
+
+		var alive []security.NodeID
+		for _, nd := range sm.live() {
+			alive = append(alive, nd.id)
+		}
+		require.True(t, sm.allSee(alive, membership.StateAlive), "no survivor is taken for dead or suspect")
+		ok, why := sm.converged()
+		require.True(t, ok, why)
+	})
+}
+
+// TestNoFalseDeathsAtScaleUnderTenPercentLoss runs 200 members (swimSize)
+// for 5 minutes of virtual time with 10 % of all packets lost, QUIC's
+// included: no member may declare a live member dead. Lost probes raise
+// suspicions; the suspect must hear of them and refute them in time.
+func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
+	n := swimSize(t)
+	synctest.Test(t, func(t *testing.T) {
+		sm := startConverged(t, n, membership.DefaultConfig())
+
+		ctx, cancel := context.WithCancel(t.Context())
+		var (
+			mu     sync.Mutex
+			fails  []string
+			events = make(map[string]int)
+		)
+		start := time.Now()
+		for _, nd := range sm.live() {
+			ch := nd.m.Watch(ctx)
+			go func() {
+				for ev := range ch {
+					mu.Lock()
+					events[ev.Type.String()]++
+					if ev.Type == membership.EventFail {
+						fails = append(fails, fmt.Sprintf("member %d declared %s dead after %v", nd.index, ev.Member.ID.Short(), time.Since(start)))
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		sent0, lost0, _ := sm.router.stats()
+		sm.router.setLoss(0.10)
+		time.Sleep(5 * time.Minute)
+		sm.router.setLoss(0)
+		sent, lost, _ := sm.router.stats()
+		sent, lost = sent-sent0, lost-lost0
+		cancel()
+		synctest.Wait()
+
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("%d members, 5 min at 10%% loss: %d packets, %d lost (%.2f%%); events %v",
+			n, sent, lost, 100*float64(lost)/float64(sent), events)
+		require.InDelta(t, 0.10, float64(lost)/float64(sent), 0.01, "the loss was applied")
+		require.Empty(t, fails, "no live member may be declared dead")
+		ok, why := sm.converged()
+		require.True(t, ok, why)
+	})
+}
+
+// TestSWIMConvergenceAtScale joins swimSize members (200; 50 under the race
+// detector) and measures until every member sees every member alive: the
+// virtual time of the joins and of the convergence after the last join,
+// the wall time of each, and the memory. `make sim-scale` runs it with
+// MACULA_MEMBERSHIP_NODES set to thousands of members (docs/BENCHMARKS.md);
+// MACULA_MEMBERSHIP_HEAPPROFILE=file writes a heap profile once converged.
+func TestSWIMConvergenceAtScale(t *testing.T) {
+	n := swimSize(t)
+	synctest.Test(t, func(t *testing.T) {
+		wall0 := wallNow()
+		sm := newSwimMesh(t, n, membership.DefaultConfig())
+		wall1, virt1 := wallNow(), time.Now()
+		sm.joinAll(swimWave)
+		wall2, virt2 := wallNow(), time.Now()
+		timeout := convergeTimeout(n)
+		var why string
+		converged := waitFor(timeout, 100*time.Millisecond, func() bool {
+			var ok bool
+			ok, why = sm.converged()
+			return ok
+		})
+		wall3, virt3 := wallNow(), time.Now()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if path := os.Getenv("MACULA_MEMBERSHIP_HEAPPROFILE"); path != "" {
+			f, err := os.Create(path)
+			require.NoError(t, err)
+			require.NoError(t, pprof.WriteHeapProfile(f))
+			require.NoError(t, f.Close())
+		}
+		sent, _, _ := sm.router.stats()
+		ps := sm.packetStats()
+		delivered, read := sm.router.rawDelivered(), sm.rawRead()
+		t.Logf("%d members: start %v wall; joins %v virtual, %v wall; converged %v (virtual) after the last join, %v wall",
+			n, wall1.Sub(wall0).Round(time.Millisecond), virt2.Sub(virt1), wall2.Sub(wall1).Round(time.Millisecond),
+			virt3.Sub(virt2), wall3.Sub(wall2).Round(time.Millisecond))
+		t.Logf("%d members: peak RSS %.2f GB, heap in use %.2f GB (%.0f bytes per member per member), %d goroutines",
+			n, float64(peakRSS())/1e9, float64(ms.HeapInuse)/1e9, float64(ms.HeapInuse)/float64(n)/float64(n), runtime.NumGoroutine())
+		// Gossip that reaches a socket but not membership was dropped by
+		// quic-go's queue of 32 raw packets per socket: the receiving
+		// node's reader did not get the CPU in time.
+		t.Logf("%d members: %d packets on the network; gossip sent %d, delivered to sockets %d, read %d, taken by memberlist %d "+
+			"(%d dropped as memberlist was behind)", n, sent, ps.Sent, delivered, read, ps.Received, ps.Dropped)
+		require.True(t, converged, "not converged %v after the last join: %s", timeout, why)
+	})
+}
