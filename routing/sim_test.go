@@ -213,7 +213,8 @@ func TestSimulationForgedRecords(t *testing.T) {
 
 // TestSimulationSizes measures lookups at growing mesh sizes (about 35 s
 // with -race on 2 cores, most of it for 2,000 nodes); the table it logs
-// is in docs/BENCHMARKS.md. MACULA_SIM_SIZES=100,500 picks other sizes.
+// is in docs/BENCHMARKS.md. MACULA_SIM_SIZES=100,500 picks other sizes
+// (`make sim-scale` runs 1,000 to 10,000).
 func TestSimulationSizes(t *testing.T) {
 	sizes := []int{100, 500, 1000, 2000}
 	if env := os.Getenv("MACULA_SIM_SIZES"); env != "" {
@@ -226,16 +227,48 @@ func TestSimulationSizes(t *testing.T) {
 	}
 	lookups := 1000
 	rows := []string{simTableHeader}
+	var results []simResult
 	for _, n := range sizes {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			res, c, _ := simulate(t, n, 200, lookups)
 			c.close()
 			rows = append(rows, res.String())
+			results = append(results, res)
 			require.GreaterOrEqual(t, res.successRate(), 0.999)
 			require.LessOrEqual(t, res.meanHops(), math.Log2(float64(n)))
 		})
 	}
 	for _, r := range rows {
 		t.Log(r)
+	}
+	checkHopsGrowAsLogN(t, results)
+}
+
+// checkHopsGrowAsLogN checks that mean hops are proportional to log2 N
+// across the sizes measured: each hop resolves about log2 K bits of the
+// key, so hops per bit of log2 N stay about constant (0.25 to 0.27 from
+// 100 to 10,000 nodes). A routing table that stopped covering the key
+// space evenly would make them grow faster; the per-size bound above
+// (hops <= log2 N) is far too loose to notice. The ratio may vary by a
+// third between sizes, and a least-squares line through (log2 N, hops)
+// must rise.
+func checkHopsGrowAsLogN(t *testing.T, results []simResult) {
+	t.Helper()
+	if len(results) < 2 {
+		return
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var sx, sy, sxx, sxy float64
+	for _, r := range results {
+		x, y := math.Log2(float64(r.nodes)), r.meanHops()
+		lo, hi = min(lo, y/x), max(hi, y/x)
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	k := float64(len(results))
+	require.LessOrEqual(t, hi/lo, 4.0/3, "mean hops proportional to log2 N (%.3f to %.3f hops per bit)", lo, hi)
+	if spread := k*sxx - sx*sx; spread > 1e-9 { // at least two sizes
+		slope := (k*sxy - sx*sy) / spread
+		t.Logf("mean hops per bit of log2 N: %.3f to %.3f; least squares: %.3f hops per doubling of N", lo, hi, slope)
+		require.Positive(t, slope, "mean hops grow with log2 N")
 	}
 }
