@@ -67,6 +67,9 @@ func TestTwoHundredNodesOverUDP(t *testing.T) {
 	t.Logf("pub/sub: %d of %d deliveries in %v (%d duplicates, %d probes before publishing); rpc: %d of %d calls, median %v, max %v",
 		res.PubSubDelivered, res.PubSubExpected, res.PubSubTook, res.PubSubDuplicates, res.PubSubProbes,
 		res.RPCOK, res.RPCCalls, res.RPCMedian, res.RPCMax)
+	am := res.AfterMessaging
+	t.Logf("right after messaging: connections per node min %d, median %d, max %d; per node: RSS %.2f MB, %.0f goroutines (the publisher's and callers' DHT watches)",
+		am.ConnMin, am.ConnMedian, am.ConnMax, float64(am.RSSPerNode)/1e6, am.GoroutinesPerNode)
 	require.Equal(t, 1000, res.PubSubExpected)
 	require.Zero(t, res.PubSubPublishErrors, "an at-least-once publish was not acknowledged by every subscriber")
 	require.Equal(t, res.PubSubExpected, res.PubSubDelivered, "every subscriber must see every event")

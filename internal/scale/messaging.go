@@ -56,12 +56,15 @@ const (
 // Missing deliveries and failed calls are counted in res, not returned;
 // the error says that a part could not run (a Subscribe or Register
 // failed, the publisher never learned every subscription, ctx ended).
-// Both parts run even when the first fails.
+// Both parts run even when the first fails. At the end it reads
+// res.AfterMessaging.
 func (m *Mesh) Messaging(ctx context.Context, res *Result) error {
 	if len(m.Nodes) < 2 {
 		return errors.New("scale: messaging needs at least 2 nodes")
 	}
-	return errors.Join(m.pubSub(ctx, res), m.rpc(ctx, res))
+	err := errors.Join(m.pubSub(ctx, res), m.rpc(ctx, res))
+	res.AfterMessaging = m.footprint()
+	return err
 }
 
 // deliveries records what each subscriber's handler was given.

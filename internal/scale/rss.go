@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// readRSS returns the process's resident set and its peak in bytes, from
-// /proc/self/status (Linux).
-func readRSS() (rss, peak uint64, err error) {
+// ProcessRSS returns the process's resident set and its peak so far in
+// bytes, from /proc/self/status (Linux only).
+func ProcessRSS() (rss, peak uint64, err error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0, 0, err

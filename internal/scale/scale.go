@@ -44,18 +44,8 @@ type Result struct {
 	StartTook    time.Duration // starting and joining every node
 	ConvergeTook time.Duration // from the last join until all see all alive
 	Converged    bool
-	// Connections per node after the idle period: min, median, max.
-	ConnMin, ConnMedian, ConnMax int
-	// HeapPerNode and GoroutinesPerNode are the process's totals after
-	// the idle period divided by the node count.
-	HeapPerNode       uint64
-	GoroutinesPerNode float64
-	// RSSPerNode and PeakRSSPerNode are the process's resident set
-	// (VmRSS) and its peak so far (VmHWM), read after the idle period and
-	// divided by the node count: unlike the Go heap they include stacks,
-	// runtime overhead and memory the runtime has not returned. Zero
-	// where /proc/self/status cannot be read.
-	RSSPerNode, PeakRSSPerNode uint64
+	// Footprint is read by Measure, after the idle period.
+	Footprint
 
 	// Pub/sub across the mesh (Mesh.Messaging): PubSubSubscribers nodes
 	// each subscribe, one other node publishes PubSubEvents at-least-once
@@ -72,6 +62,12 @@ type Result struct {
 	PubSubProbes, PubSubPublishErrors               int
 	PubSubTook                                      time.Duration
 
+	// AfterMessaging is read at the end of Messaging, without idling: a
+	// node that publishes or calls watches the topic's or procedure's
+	// DHT records on the nodes storing them, over connections that stay
+	// while the watch does.
+	AfterMessaging Footprint
+
 	// RPC (Mesh.Messaging): RPCCalls sequential calls from random nodes
 	// to a procedure registered on one other node, RPCOK of them answered
 	// by that node with the arguments echoed; the median (upper, for an
@@ -84,6 +80,22 @@ type Result struct {
 	CloseAll time.Duration
 	// Close is filled by MeasureClose (two-node meshes), not by Start.
 	Close CloseTimes
+}
+
+// Footprint is what the mesh holds at one moment.
+type Footprint struct {
+	// Connections per node: min, median, max.
+	ConnMin, ConnMedian, ConnMax int
+	// HeapPerNode (Go heap in use) and GoroutinesPerNode are the
+	// process's totals divided by the node count.
+	HeapPerNode       uint64
+	GoroutinesPerNode float64
+	// RSSPerNode and PeakRSSPerNode are the process's resident set
+	// (VmRSS) and its peak so far (VmHWM) divided by the node count:
+	// unlike the Go heap they include stacks, runtime overhead and memory
+	// the runtime has not returned. Zero where /proc/self/status cannot
+	// be read.
+	RSSPerNode, PeakRSSPerNode uint64
 }
 
 // Mesh is a running set of nodes. Messaging draws on the mesh's seeded
@@ -202,22 +214,28 @@ func alive(n *macula.Node) int {
 	return c
 }
 
-// Measure fills the connection, memory and goroutine figures of res.
-func (m *Mesh) Measure(res *Result) {
+// Measure fills the connection, memory and goroutine figures of res
+// (res.Footprint).
+func (m *Mesh) Measure(res *Result) { res.Footprint = m.footprint() }
+
+// footprint reads the connections, memory and goroutines now.
+func (m *Mesh) footprint() Footprint {
+	var f Footprint
 	counts := make([]int, len(m.Nodes))
 	for i, n := range m.Nodes {
 		counts[i] = len(n.Peers())
 	}
 	slices.Sort(counts)
-	res.ConnMin, res.ConnMedian, res.ConnMax = counts[0], counts[len(counts)/2], counts[len(counts)-1]
+	f.ConnMin, f.ConnMedian, f.ConnMax = counts[0], counts[len(counts)/2], counts[len(counts)-1]
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	res.HeapPerNode = ms.HeapInuse / uint64(len(m.Nodes))
-	res.GoroutinesPerNode = float64(runtime.NumGoroutine()) / float64(len(m.Nodes))
-	if rss, peak, err := readRSS(); err == nil {
-		res.RSSPerNode, res.PeakRSSPerNode = rss/uint64(len(m.Nodes)), peak/uint64(len(m.Nodes))
+	f.HeapPerNode = ms.HeapInuse / uint64(len(m.Nodes))
+	f.GoroutinesPerNode = float64(runtime.NumGoroutine()) / float64(len(m.Nodes))
+	if rss, peak, err := ProcessRSS(); err == nil {
+		f.RSSPerNode, f.PeakRSSPerNode = rss/uint64(len(m.Nodes)), peak/uint64(len(m.Nodes))
 	} else {
 		m.logf("no RSS: %v", err)
 	}
+	return f
 }

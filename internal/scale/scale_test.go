@@ -36,7 +36,7 @@ func TestReadRSSOfThisProcess(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("no /proc/self/status")
 	}
-	rss, peak, err := readRSS()
+	rss, peak, err := ProcessRSS()
 	require.NoError(t, err)
 	require.Positive(t, rss)
 	require.GreaterOrEqual(t, peak, rss)

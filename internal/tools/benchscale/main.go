@@ -60,6 +60,9 @@ func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int
 		res.PubSubDuplicates, res.PubSubPublishErrors, res.PubSubProbes)
 	fmt.Printf("rpc: %d of %d calls answered, latency median %v, max %v\n",
 		res.RPCOK, res.RPCCalls, res.RPCMedian.Round(time.Microsecond), res.RPCMax.Round(time.Microsecond))
+	am := res.AfterMessaging
+	fmt.Printf("right after messaging: connections per node min %d median %d max %d; per node: Go heap %.2f MB, RSS %.2f MB, goroutines %.1f\n",
+		am.ConnMin, am.ConnMedian, am.ConnMax, float64(am.HeapPerNode)/1e6, float64(am.RSSPerNode)/1e6, am.GoroutinesPerNode)
 	if msgErr != nil {
 		fmt.Println("messaging error:", msgErr)
 	}
@@ -72,6 +75,11 @@ func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int
 	fmt.Printf("Close in a 2-node mesh: graceful %v, once the crashed peer is suspected %v\n", res.Close.Graceful, res.Close.AfterCrash)
 	if err != nil {
 		return err
+	}
+	// The peak after the idle period can be below the run's: messaging and
+	// closing allocate too.
+	if _, peak, err := scale.ProcessRSS(); err == nil {
+		fmt.Printf("process peak RSS over the whole run: %.1f MB\n", float64(peak)/1e6)
 	}
 	fmt.Println()
 	fmt.Println(scale.MarkdownHeader)
