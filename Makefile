@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PKGS      := ./...
 
-.PHONY: all test test-scale bench-scale flake-hunt vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
+.PHONY: all test test-scale sim-scale bench-scale flake-hunt vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
 
 all: test
 
@@ -14,12 +14,23 @@ test: vet
 	$(MAKE) --no-print-directory test-scale
 	cd benchmarks && $(GO) test -race -count=1 -timeout 5m ./...
 
-## test-scale: the DHT's 200-node QUIC mesh tests and 200 full nodes on
-## loopback, without -race (under -race they run at 50 and 64 nodes: 200
-## would need about 13 GB)
+## test-scale: the DHT's 200-node QUIC mesh tests, 200 full nodes on
+## loopback and the 200-member SWIM tests in virtual time, without -race
+## (under -race they run at 50, 64 and 50 nodes: 200 would need about 13 GB
+## for the DHT, and too long on 2 cores for SWIM)
 test-scale:
 	$(GO) test -count=1 -timeout 15m -run 'TestDHTOverQUIC|TestDHTChurnOverQUIC' ./routing
 	$(GO) test -count=1 -timeout 5m -run 'TestTwoHundredNodesOverUDP' .
+	$(GO) test -count=1 -timeout 10m -run 'AtScale' ./membership
+
+## sim-scale: the large simulations, outside CI (docs/BENCHMARKS.md): SWIM
+## convergence of SWIM_N members in virtual time (wall time, peak RSS; 2,000
+## take about 17 minutes and 16 GB; 10,000 would need about 390 GB, see the
+## doc), then DHT lookups in memory at 1,000 to 10,000 nodes (30 s)
+SWIM_N ?= 2000
+sim-scale:
+	MACULA_MEMBERSHIP_NODES=$(SWIM_N) $(GO) test -count=1 -timeout 60m -v -run 'TestSWIMConvergenceAtScale' ./membership
+	MACULA_SIM_SIZES=1000,2000,5000,10000 $(GO) test -count=1 -timeout 30m -v -run 'TestSimulationSizes' ./routing
 
 ## bench-scale: N full nodes (default 1000) on loopback QUIC in one process:
 ## convergence, connections, memory and goroutines per node, Close
