@@ -3,6 +3,7 @@ package macula_test
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -114,9 +115,20 @@ func TestCloseEndsProbesOfACrashedPeer(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("Close took %v", took)
 	require.NoError(t, peer.Close())
-	time.Sleep(50 * time.Millisecond)
-	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	require.NotContains(t, stacks, "hashicorp/memberlist", "a memberlist goroutine outlived Close")
+	// memberlist's listeners end on their own after Shutdown, within a
+	// scheduling round; a probe left waiting for its timer lives at least
+	// ProbeTimeout (500 ms) after its ping, and up to seconds. 300 ms tells
+	// the two apart even on a loaded machine.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	var stacks string
+	for {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "(*Memberlist).probeNode") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NotContains(t, stacks, "(*Memberlist).probeNode", "memberlist's probe outlived Close")
 	require.Less(t, took, time.Second)
 }
