@@ -25,9 +25,10 @@ func TestSuspicionAndRefutationAreReported(t *testing.T) {
 		everyone := ids(m, seq(0, n)...)
 		require.True(t, m.WaitFor(10*time.Second, func() bool { return allSee(m, everyone, macula.MemberAlive) }))
 		id := m.Node(victim).ID()
+		// The incarnation is read from SWIM packets; node 0 may have learned
+		// node 7 by a state exchange only, so it may not know it yet (0).
 		before, ok := m.Node(0).Member(id)
 		require.True(t, ok)
-		require.NotZero(t, before.Incarnation, "the incarnation is read from SWIM messages")
 
 		var mu sync.Mutex
 		events := make(map[int][]membership.EventType) // node -> events about the victim
