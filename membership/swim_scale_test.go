@@ -18,21 +18,34 @@ import (
 	"github.com/org/macula/security"
 )
 
-// swimWave is how many members join at once (see swimMesh.joinAll).
-const swimWave = 64
+// swimWave is how many members join at once (see swimMesh.joinAll): no
+// more than quic-go queues for a listener. A connection whose handshake
+// completes while 32 others wait to be accepted is refused
+// (CONNECTION_REFUSED); with waves of 64, the first of which all join
+// member 0, 3 of 30 runs failed a join that way. A macula.Node retries its
+// bootstrap; these joins do not.
+const swimWave = 32
 
 // convergeTimeout bounds, in virtual time, how long after the last join n
-// members may take until every member sees every other alive: two of
-// memberlist's periodic full state exchanges with a random member, which
-// reach every member whatever gossip missed. memberlist scales their
-// interval with the mesh beyond 32 members: 120 s at 200, 300 s at 10,000.
-// Gossip alone converges 200 members in seconds.
+// members may take until every member sees every other alive. Gossip
+// alone usually does it in seconds, but each member forwards an alive
+// message to only 4*ceil(log10(n+1)) random members, so now and then a
+// pair of members never hear of each other by gossip (in 5 of 12 runs at
+// 50 members, 22 of 67 at 200). Such a pair waits for memberlist's periodic
+// full state exchange, in which both sides merge the other's whole view:
+// every member starts its first within a random stagger of up to 30 s
+// plus the interval, which memberlist scales beyond 32 members (60 s at
+// 50, 120 s at 200, 300 s at 10,000). At 200 members those runs converged
+// 65 to 149 s after the last join, the others in 6 to 7 s. The bound
+// allows the stagger and two intervals, so a member whose first partner
+// did not know the missing member either still has a second exchange.
 func convergeTimeout(n int) time.Duration {
-	interval := membership.DefaultConfig().PushPullInterval
+	cfg := membership.DefaultConfig()
+	interval := cfg.PushPullInterval
 	if n > 32 {
 		interval *= time.Duration(math.Ceil(math.Log2(float64(n)/32)) + 1)
 	}
-	return 2 * interval
+	return cfg.PushPullInterval + 2*interval
 }
 
 // startConverged starts n members, joins them and waits until all see all
@@ -107,7 +120,8 @@ func TestKilledMembersAreDeadEverywhereAtScale(t *testing.T) {
 func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
 	n := swimSize(t)
 	synctest.Test(t, func(t *testing.T) {
-		sm := startConverged(t, n, membership.DefaultConfig())
+		cfg := membership.DefaultConfig()
+		sm := startConverged(t, n, cfg)
 
 		ctx, cancel := context.WithCancel(t.Context())
 		var (
@@ -135,6 +149,11 @@ func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
 		sm.router.setLoss(0)
 		sent, lost, _ := sm.router.stats()
 		sent, lost = sent-sent0, lost-lost0
+		// A suspicion raised just before the loss stopped ends, refuted
+		// or in a death, within the longest suspicion timeout: keep
+		// counting until then (55 s at 200 members).
+		time.Sleep(time.Duration(float64(cfg.SuspicionMaxTimeoutMult*cfg.SuspicionMult)*math.Log10(float64(n))*float64(cfg.ProbeInterval)) +
+			cfg.ProbeInterval)
 		cancel()
 		synctest.Wait()
 
@@ -144,8 +163,11 @@ func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
 			n, sent, lost, 100*float64(lost)/float64(sent), events)
 		require.InDelta(t, 0.10, float64(lost)/float64(sent), 0.01, "the loss was applied")
 		require.Empty(t, fails, "no live member may be declared dead")
-		ok, why := sm.converged()
-		require.True(t, ok, why)
+		var everyone []security.NodeID
+		for _, nd := range sm.live() {
+			everyone = append(everyone, nd.id)
+		}
+		require.True(t, sm.allSee(everyone, membership.StateAlive), "every member sees every member alive")
 	})
 }
 

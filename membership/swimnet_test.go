@@ -246,9 +246,10 @@ func (sm *swimMesh) join(i, j int) error {
 
 // joinAll joins members 1..n-1 in waves of `wave` at once, each to a
 // random member of the earlier waves, as nodes bootstrapping from any
-// known member would. Waves keep the joins at one member under
-// memberlist's limit of 128 concurrent state exchanges, and the whole
-// state is exchanged only with members already in the mesh.
+// known member would. Waves keep the dials to one member within quic-go's
+// accept queue (see swimWave) and memberlist's limit of 128 concurrent
+// state exchanges, and each joiner exchanges state only with a member
+// already in the mesh.
 func (sm *swimMesh) joinAll(wave int) {
 	t := sm.t
 	t.Helper()
