@@ -16,7 +16,7 @@ const (
 	StreamDHT StreamType = 2
 	// StreamRPC is a request/response stream for one RPC call.
 	StreamRPC StreamType = 3
-	// StreamEvents is the long-lived unidirectional stream carrying events
+	// StreamEvents is the long-lived stream carrying events
 	// from one publisher node to one subscriber node, in publish order.
 	StreamEvents StreamType = 4
 	// StreamMembership is a membership push/pull stream.
