@@ -41,13 +41,13 @@ type Membership struct {
 	syncing  map[security.NodeID]time.Time  // last contact-triggered sync
 	swim     map[security.NodeID]*swimState // read from SWIM messages (liveness.go)
 	selfInc  uint32                         // memberlist's incarnation of this node
-	// selfAlive is the latest alive message this node sent about itself,
-	// and refutedTo when it was last sent straight to an address.
-	selfAlive []byte
-	refutedTo map[string]time.Time
-	// accusers are the addresses of members that accused this node since
-	// its last alive message went out.
-	accusers []string
+	// selfAlive is the newest alive message about this node (sent by
+	// memberlist or built by buildRefutationLocked), selfAliveInc its
+	// incarnation, and refutedTo when it was last sent straight to an
+	// address.
+	selfAlive    []byte
+	selfAliveInc uint32
+	refutedTo    map[string]time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -295,9 +295,9 @@ func (m *Membership) reconnectLoop() {
 	}
 }
 
-// suspicionLoop tends suspicions every probe interval (tendSuspicions).
+// suspicionLoop tends suspicions every nudgeInterval (tendSuspicions).
 func (m *Membership) suspicionLoop() {
-	t := time.NewTicker(m.cfg.ProbeInterval)
+	t := time.NewTicker(m.nudgeInterval())
 	defer t.Stop()
 	for {
 		select {

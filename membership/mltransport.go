@@ -49,6 +49,11 @@ type PacketStats struct {
 	Refused uint64
 	// Dropped counts opened packets dropped because memberlist was behind.
 	Dropped uint64
+	// Nudges counts suspicions sent straight to the suspect, and
+	// Refutations this node's alive messages sent straight to members
+	// that accused it (see docs/ARCHITECTURE.md, "Refutations that reach
+	// the accuser"). Both are included in Sent.
+	Nudges, Refutations uint64
 }
 
 // udpTransport implements memberlist.NodeAwareTransport: packets as raw
@@ -96,6 +101,7 @@ type udpTransport struct {
 	ackLost      bool
 
 	sent, received, refused, dropped atomic.Uint64
+	nudges, refutations              atomic.Uint64
 	lastRefusedLog                   atomic.Int64 // Unix nanos
 	refusedSinceLog                  atomic.Uint64
 }
@@ -121,7 +127,10 @@ func newUDPTransport(nw Network, keys *keyring, advertise netip.AddrPort, dialTi
 
 // stats returns the packet counters.
 func (t *udpTransport) stats() PacketStats {
-	return PacketStats{Sent: t.sent.Load(), Received: t.received.Load(), Refused: t.refused.Load(), Dropped: t.dropped.Load()}
+	return PacketStats{
+		Sent: t.sent.Load(), Received: t.received.Load(), Refused: t.refused.Load(), Dropped: t.dropped.Load(),
+		Nudges: t.nudges.Load(), Refutations: t.refutations.Load(),
+	}
 }
 
 // FinalAdvertiseAddr implements memberlist.Transport: the node's socket
@@ -346,23 +355,26 @@ func (t *udpTransport) handlePacket(p []byte, from net.Addr) {
 	t.deliver(b, from)
 }
 
-// deliver passes an opened packet to memberlist, after reading it. It
-// never blocks: if memberlist is behind, the packet is dropped, as a full
-// socket buffer would.
+// deliver passes an opened packet to memberlist, then reads it. It never
+// blocks: if memberlist is behind, the packet is dropped, as a full socket
+// buffer would, and not read: this node's view of the members must follow
+// memberlist's. A refutation read here but dropped would end this node's
+// nudges (see tendSuspicions) while memberlist's suspicion ran on to a
+// false death.
 func (t *udpTransport) deliver(b []byte, from net.Addr) {
-	now := time.Now()
+	select {
+	case t.packetCh <- &memberlist.Packet{Buf: b, From: from, Timestamp: time.Now()}:
+		t.received.Add(1)
+	default:
+		t.dropped.Add(1)
+		return
+	}
 	if acks := t.observe(b, from); len(acks) > 0 {
 		t.mu.Lock()
 		for _, seq := range acks {
 			delete(t.pings, seq)
 		}
 		t.mu.Unlock()
-	}
-	select {
-	case t.packetCh <- &memberlist.Packet{Buf: b, From: from, Timestamp: now}:
-		t.received.Add(1)
-	default:
-		t.dropped.Add(1)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -50,9 +52,9 @@ func convergeTimeout(n int) time.Duration {
 
 // startConverged starts n members, joins them and waits until all see all
 // alive.
-func startConverged(t *testing.T, n int, cfg membership.Config) *swimMesh {
+func startConverged(t *testing.T, n int, cfg membership.Config, trace *traceLog) *swimMesh {
 	t.Helper()
-	sm := newSwimMesh(t, n, cfg)
+	sm := newSwimMesh(t, n, cfg, trace)
 	sm.joinAll(swimWave)
 	var why string
 	require.True(t, waitFor(convergeTimeout(n), 100*time.Millisecond, func() bool {
@@ -81,7 +83,7 @@ func TestKilledMembersAreDeadEverywhereAtScale(t *testing.T) {
 	n := swimSize(t)
 	synctest.Test(t, func(t *testing.T) {
 		cfg := membership.DefaultConfig()
-		sm := startConverged(t, n, cfg)
+		sm := startConverged(t, n, cfg, nil)
 
 		// DetectionBound: up to n probe intervals until a member's
 		// round-robin probe reaches a victim, the longest suspicion
@@ -121,13 +123,17 @@ func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
 	n := swimSize(t)
 	synctest.Test(t, func(t *testing.T) {
 		cfg := membership.DefaultConfig()
-		sm := startConverged(t, n, cfg)
+		// Every member's suspicions, refutations and nudges are traced:
+		// a failure prints those about the member declared dead.
+		trace := newTraceLog()
+		sm := startConverged(t, n, cfg, trace)
 
 		ctx, cancel := context.WithCancel(t.Context())
 		var (
-			mu     sync.Mutex
-			fails  []string
-			events = make(map[string]int)
+			mu      sync.Mutex
+			fails   []string
+			victims = make(map[string]time.Duration) // first declared dead, since the trace began
+			events  = make(map[string]int)
 		)
 		start := time.Now()
 		for _, nd := range sm.live() {
@@ -138,13 +144,22 @@ func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
 					events[ev.Type.String()]++
 					if ev.Type == membership.EventFail {
 						fails = append(fails, fmt.Sprintf("member %d declared %s dead after %v", nd.index, ev.Member.ID.Short(), time.Since(start)))
+						if _, ok := victims[ev.Member.ID.String()]; !ok {
+							victims[ev.Member.ID.String()] = time.Since(trace.start)
+						}
 					}
 					mu.Unlock()
 				}
 			}()
 		}
 		sent0, lost0, _ := sm.router.stats()
-		sm.router.setLoss(0.10)
+		loss := 0.10
+		if v := os.Getenv("MACULA_SWIM_LOSS"); v != "" { // to explore the tail
+			var err error
+			loss, err = strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+		}
+		sm.router.setLoss(loss)
 		time.Sleep(5 * time.Minute)
 		sm.router.setLoss(0)
 		sent, lost, _ := sm.router.stats()
@@ -159,9 +174,32 @@ func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
 
 		mu.Lock()
 		defer mu.Unlock()
-		t.Logf("%d members, 5 min at 10%% loss: %d packets, %d lost (%.2f%%); events %v",
-			n, sent, lost, 100*float64(lost)/float64(sent), events)
-		require.InDelta(t, 0.10, float64(lost)/float64(sent), 0.01, "the loss was applied")
+		ps := sm.packetStats()
+		t.Logf("%d members, 5 min at %.0f%% loss: %d packets, %d lost (%.2f%%); events %v; %d suspicions sent to the suspect, %d refutations sent to accusers, %d packets dropped as memberlist was behind",
+			n, 100*loss, sent, lost, 100*float64(lost)/float64(sent), events, ps.Nudges, ps.Refutations, ps.Dropped)
+		require.InDelta(t, loss, float64(lost)/float64(sent), 0.01, "the loss was applied")
+		for v, at := range victims {
+			words := []string{v}
+			for _, nd := range sm.live() {
+				if nd.id.String() == v {
+					words = append(words, fmt.Sprintf(" m%d ", nd.index))
+				}
+			}
+			t.Logf("trace of %s (member %q), declared dead at %v: the last 400 lines of the 60 s before and 1 s after (members as m<index>, addresses 10.0.x.y are member 256x+y-1):", v[:8], words[1:], at)
+			var lines []string
+			for _, line := range trace.about(at-time.Minute, at+time.Second, maxTraceLines, words...) {
+				if len(words) > 1 && strings.Contains(line, words[1]+"member ") {
+					continue // the victim's view of others
+				}
+				lines = append(lines, line)
+			}
+			if path := os.Getenv("MACULA_SWIM_TRACE"); path != "" { // the whole window
+				require.NoError(t, os.WriteFile(fmt.Sprintf("%s.%s", path, v[:8]), []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+			}
+			for _, line := range lines[max(0, len(lines)-400):] {
+				t.Log(line)
+			}
+		}
 		require.Empty(t, fails, "no live member may be declared dead")
 		var everyone []security.NodeID
 		for _, nd := range sm.live() {
@@ -181,7 +219,7 @@ func TestSWIMConvergenceAtScale(t *testing.T) {
 	n := swimSize(t)
 	synctest.Test(t, func(t *testing.T) {
 		wall0 := wallNow()
-		sm := newSwimMesh(t, n, membership.DefaultConfig())
+		sm := newSwimMesh(t, n, membership.DefaultConfig(), nil)
 		wall1, virt1 := wallNow(), time.Now()
 		sm.joinAll(swimWave)
 		wall2, virt2 := wallNow(), time.Now()
@@ -216,5 +254,26 @@ func TestSWIMConvergenceAtScale(t *testing.T) {
 		t.Logf("%d members: %d packets on the network; gossip sent %d, delivered to sockets %d, read %d, taken by memberlist %d "+
 			"(%d dropped as memberlist was behind)", n, sent, ps.Sent, delivered, read, ps.Received, ps.Dropped)
 		require.True(t, converged, "not converged %v after the last join: %s", timeout, why)
+	})
+}
+
+// TestBuiltRefutationIsMemberlistsAliveMessage checks the alive message a
+// member builds to send its refutation straight to its accusers
+// (liveness.go) against the one memberlist itself sent about the member:
+// decoded and encoded again at the same incarnation, with the member's
+// metadata, it is the same bytes.
+func TestBuiltRefutationIsMemberlistsAliveMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sm := startConverged(t, 3, membership.DefaultConfig(), nil)
+		for _, nd := range sm.live() {
+			// Members may converge by state exchange before a member's
+			// own alive message has gone out by gossip.
+			var sent, rebuilt []byte
+			require.True(t, waitFor(10*time.Second, 100*time.Millisecond, func() bool {
+				sent, rebuilt = membership.RebuiltSelfAliveForTest(nd.m)
+				return len(sent) > 0
+			}), "member %d sends an alive message about itself after it joins", nd.index)
+			require.Equal(t, sent, rebuilt, "member %d", nd.index)
+		}
 	})
 }

@@ -3,6 +3,7 @@ package membership_test
 import (
 	"crypto/sha256"
 	"fmt"
+	"go.uber.org/zap"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -171,12 +172,14 @@ type swimMesh struct {
 	router *swimRouter
 	nodes  []*swimNode // nil once killed
 	rng    *rand.Rand
+	trace  *traceLog // nil: members log nothing
 }
 
-// newSwimMesh starts n members with cfg, none joined yet.
-func newSwimMesh(t testing.TB, n int, cfg membership.Config) *swimMesh {
+// newSwimMesh starts n members with cfg, none joined yet. If trace is
+// not nil, the members log to it.
+func newSwimMesh(t testing.TB, n int, cfg membership.Config, trace *traceLog) *swimMesh {
 	t.Helper()
-	sm := &swimMesh{t: t, router: newSwimRouter(uint64(n)), rng: rand.New(rand.NewPCG(uint64(n), 7))}
+	sm := &swimMesh{t: t, router: newSwimRouter(uint64(n)), rng: rand.New(rand.NewPCG(uint64(n), 7)), trace: trace}
 	t.Cleanup(sm.close)
 	cfg.GossipKey = swimKey
 	for i := range n {
@@ -223,7 +226,11 @@ func (sm *swimMesh) start(i int, cfg membership.Config) *swimNode {
 		_ = link.Close()
 		require.NoError(t, err)
 	}
-	m, err := membership.New(tr, membership.Meta{Addrs: []string{addr.String()}, Version: transport.Software}, cfg, nil)
+	var log *zap.Logger
+	if sm.trace != nil {
+		log = sm.trace.logger(i)
+	}
+	m, err := membership.New(tr, membership.Meta{Addrs: []string{addr.String()}, Version: transport.Software}, cfg, log)
 	if err != nil {
 		_ = tr.Close()
 		_ = link.Close()
@@ -362,6 +369,8 @@ func (sm *swimMesh) packetStats() membership.PacketStats {
 		s.Received += p.Received
 		s.Refused += p.Refused
 		s.Dropped += p.Dropped
+		s.Nudges += p.Nudges
+		s.Refutations += p.Refutations
 	}
 	return s
 }

@@ -56,6 +56,20 @@ type swimLiveness struct {
 	From        string
 }
 
+// swimAliveMsg is memberlist's alive message in full, with its field
+// names (memberlist encodes structs as msgpack maps): decoding one and
+// encoding it again gives the same bytes.
+type swimAliveMsg struct {
+	Incarnation uint32
+	Node        string
+	Addr        []byte
+	Port        uint16
+	Meta        []byte
+	// Vsn: the protocol and delegate versions spoken, as memberlist
+	// orders them (pmin, pmax, pcur, dmin, dmax, dcur).
+	Vsn []uint8
+}
+
 // swimMessage is one message of a packet, as visit sees it.
 type swimMessage struct {
 	typ  swimType
