@@ -19,6 +19,9 @@ const (
 	DefaultK = 20
 	// DefaultAlpha is the number of queries a lookup keeps in flight.
 	DefaultAlpha = 3
+	// DefaultWatchPeers is how many of the nodes closest to a key a
+	// [DHT.Watch] asks to push changes.
+	DefaultWatchPeers = 3
 	// DefaultTTL is the lifetime of a record; owners republish at TTL/2.
 	DefaultTTL = 300 * time.Second
 	// DefaultQueryTimeout bounds one query to one node.
@@ -92,6 +95,13 @@ type Config struct {
 	// Alpha is the number of queries a lookup keeps in flight; default
 	// [DefaultAlpha]; at most K.
 	Alpha int
+	// WatchPeers is how many of the K nodes closest to a key [DHT.Watch]
+	// asks to push changes, closest first; default [DefaultWatchPeers]; at
+	// most K. Every store goes to all K, so the closest few hold every
+	// record, and each one watched costs a connection for as long as the
+	// watch lasts: watching all K kept a node that had published and
+	// called once holding about 20 connections.
+	WatchPeers int
 	// TTL is the lifetime of this node's republished records and
 	// tombstones; owners republish at TTL/2, and stored records are swept
 	// about every TTL/10. Default [DefaultTTL], at most
@@ -216,6 +226,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"K", &cfg.K, DefaultK},
 		{"Alpha", &cfg.Alpha, DefaultAlpha},
+		{"WatchPeers", &cfg.WatchPeers, DefaultWatchPeers},
 		{"MaxRecordsPerKey", &cfg.MaxRecordsPerKey, DefaultMaxRecordsPerKey},
 		{"MaxRecordsPerOwner", &cfg.MaxRecordsPerOwner, DefaultMaxRecordsPerOwner},
 		{"StoreBurst", &cfg.StoreBurst, DefaultStoreBurst},
@@ -245,6 +256,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Alpha > cfg.K {
 		return cfg, fmt.Errorf("%w: Alpha %d is above K %d", ErrInvalidConfig, cfg.Alpha, cfg.K)
+	}
+	if cfg.WatchPeers > cfg.K {
+		return cfg, fmt.Errorf("%w: WatchPeers %d is above K %d", ErrInvalidConfig, cfg.WatchPeers, cfg.K)
 	}
 	if cfg.TTL > MaxRecordLifetime {
 		return cfg, fmt.Errorf("%w: TTL %v is above %v", ErrInvalidConfig, cfg.TTL, MaxRecordLifetime)

@@ -31,6 +31,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, id.ID(), cfg.Self.ID)
 	require.Equal(t, DefaultK, cfg.K)
 	require.Equal(t, DefaultAlpha, cfg.Alpha)
+	require.Equal(t, DefaultWatchPeers, cfg.WatchPeers)
 	require.Equal(t, DefaultTTL, cfg.TTL)
 	require.Equal(t, DefaultQueryTimeout, cfg.QueryTimeout)
 	require.Equal(t, DefaultMaxRecordsPerKey, cfg.MaxRecordsPerKey)
@@ -45,16 +46,18 @@ func TestConfigInvalid(t *testing.T) {
 	id := newIdentity(t)
 	q := newMemNet().querier(id.ID())
 	for name, edit := range map[string]func(*Config){
-		"no identity":    func(c *Config) { c.Identity = nil },
-		"other self":     func(c *Config) { c.Self.ID = newIdentity(t).ID() },
-		"bad realm":      func(c *Config) { c.Realm = "Not A Realm" },
-		"no querier":     func(c *Config) { c.Querier = nil },
-		"negative K":     func(c *Config) { c.K = -1 },
-		"alpha above K":  func(c *Config) { c.K, c.Alpha = 2, 3 },
-		"negative TTL":   func(c *Config) { c.TTL = -time.Second },
-		"TTL too long":   func(c *Config) { c.TTL = MaxRecordLifetime + 1 },
-		"negative limit": func(c *Config) { c.MaxRecordsPerOwner = -5 },
-		"negative timer": func(c *Config) { c.RefreshInterval = -1 },
+		"no identity":          func(c *Config) { c.Identity = nil },
+		"other self":           func(c *Config) { c.Self.ID = newIdentity(t).ID() },
+		"bad realm":            func(c *Config) { c.Realm = "Not A Realm" },
+		"no querier":           func(c *Config) { c.Querier = nil },
+		"negative K":           func(c *Config) { c.K = -1 },
+		"alpha above K":        func(c *Config) { c.K, c.Alpha = 2, 3 },
+		"watch peers above K":  func(c *Config) { c.K, c.Alpha, c.WatchPeers = 2, 2, 3 },
+		"negative watch peers": func(c *Config) { c.WatchPeers = -1 },
+		"negative TTL":         func(c *Config) { c.TTL = -time.Second },
+		"TTL too long":         func(c *Config) { c.TTL = MaxRecordLifetime + 1 },
+		"negative limit":       func(c *Config) { c.MaxRecordsPerOwner = -5 },
+		"negative timer":       func(c *Config) { c.RefreshInterval = -1 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := Config{Realm: testRealm, Identity: id, Querier: q}

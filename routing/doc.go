@@ -30,9 +30,9 @@
 // that receives queries from peers answers them with [DHT.HandleFindNode],
 // [DHT.HandleFindValue], [DHT.HandleStore] and [DHT.HandleWatch].
 //
-// Watches: [DHT.Watch] asks the K nodes closest to a key (and this node)
-// to push the records they store under it whenever these change, for a
-// lease it renews, and sends the merged live records on a channel, so a
+// Watches: [DHT.Watch] asks the [Config].WatchPeers (3) nodes closest to
+// a key (and this node) to push the records they store under it whenever
+// these change, for a lease it renews, and sends the merged live records on a channel, so a
 // cache learns of a change one one-way trip after a storing node accepts
 // it rather than at cache expiry. Over QUIC ([Serve], [QUICQuerier]) a
 // watch is one StreamDHT stream carrying a Watch request and then

@@ -189,8 +189,9 @@ type watchEvent struct {
 }
 
 // Watch watches key: it finds the K nodes closest to key (see
-// [DHT.FindClosest]) and asks each of them, and this node, to push the
-// records they store under key whenever these change, for
+// [DHT.FindClosest]) and asks the [Config].WatchPeers closest of them, and
+// this node, to push the records they store under key whenever these
+// change, for
 // [DefaultWatchLease] at a time, renewed until ctx ends. It merges what
 // they push like [DHT.Get] (verified records that other nodes push must
 // pass [Config].AuthorizeAnswer, one per owner with the highest Seq,
@@ -217,6 +218,7 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	peers = peers[:min(len(peers), d.cfg.WatchPeers)]
 	ctx, cancel := d.bind(ctx)
 	events := make(chan watchEvent)
 	out := make(chan []*Record, 1)

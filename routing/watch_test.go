@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -172,10 +173,26 @@ func TestWatchOverQUIC(t *testing.T) {
 		ch, err := a.dht.Watch(wctx, key)
 		require.NoError(t, err)
 		require.Empty(t, <-ch)
-		// Wait for A's watches of itself and of the K closest nodes.
-		for i := 0; totalWatches() < len(nodes)+1+DefaultK; i++ {
+		// Wait for A's watches of itself and of the WatchPeers closest
+		// nodes: those, and no other node, serve two watches (their own
+		// and A's).
+		for i := 0; totalWatches() < len(nodes)+1+DefaultWatchPeers; i++ {
 			require.Less(t, i, 1000, "watches not opened")
 			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		require.Equal(t, len(nodes)+1+DefaultWatchPeers, totalWatches())
+		others := slices.DeleteFunc(slices.Clone(nodes), func(nd *quicNode) bool { return nd == a })
+		pos := keyPosition(key)
+		slices.SortFunc(others, func(x, y *quicNode) int {
+			return compareDistance(xor(nodePosition(x.dht.Self().ID), pos), xor(nodePosition(y.dht.Self().ID), pos))
+		})
+		for i, nd := range others {
+			want := 1
+			if i < DefaultWatchPeers {
+				want = 2
+			}
+			require.Equal(t, want, nd.dht.watches.count(), "the node %d-th closest to the key", i+1)
 		}
 
 		// step runs change on B and returns the set A receives, with the
