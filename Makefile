@@ -8,16 +8,20 @@ PKGS      := ./...
 all: test
 
 ## test: vet, then every test with the race detector, then test-scale, then
-## the Macula vs NATS smoke run in benchmarks/ (needs nats-server) (the CI gate)
+## the Macula vs NATS smoke run in benchmarks/ (needs nats-server) (the CI gate).
+## The SWIM scale tests (AtScale) run in test-scale only, at 200 members
+## without -race: at 50 members under -race the race detector's own runtime
+## crashed (SIGSEGV on the system stack in a synctest bubble) in flake hunts
+## (docs/TESTING.md); membership's other tests still run under -race.
 test: vet
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m -skip 'AtScale' $(PKGS)
 	$(MAKE) --no-print-directory test-scale
 	cd benchmarks && $(GO) test -race -count=1 -timeout 5m ./...
 
 ## test-scale: the DHT's 200-node QUIC mesh tests, 200 full nodes on
 ## loopback and the 200-member SWIM tests in virtual time, without -race
-## (under -race they run at 50, 64 and 50 nodes: 200 would need about 13 GB
-## for the DHT, and too long on 2 cores for SWIM)
+## (under -race the first two run at 50 and 64 nodes in make test: 200
+## would need about 13 GB for the DHT)
 test-scale:
 	$(GO) test -count=1 -timeout 15m -run 'TestDHTOverQUIC|TestDHTChurnOverQUIC' ./routing
 	$(GO) test -count=1 -timeout 5m -run 'TestTwoHundredNodesOverUDP' .
