@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/org/macula/internal/scale"
@@ -22,13 +23,31 @@ func main() {
 	idle := flag.Duration("idle", 10*time.Second, "idle time before counting connections and memory")
 	closeReps := flag.Int("close-reps", 3, "two-node meshes per Close measurement (graceful, peer crashed)")
 	seed := flag.Uint64("seed", 0, "seed of the random choices (join targets, subscribers, publisher, provider, callers)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		// Stopped on every return path below, including a failed run.
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, *n, *converge, *idle, *closeReps, *seed); err != nil {
 		fmt.Println("error:", err)
 		stop()
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
