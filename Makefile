@@ -9,12 +9,16 @@ all: test
 
 ## test: vet, then every test with the race detector, then test-scale, then
 ## the Macula vs NATS smoke run in benchmarks/ (needs nats-server) (the CI gate).
-## The SWIM scale tests (AtScale) run in test-scale only, at 200 members
-## without -race: at 50 members under -race the race detector's own runtime
-## crashed (SIGSEGV on the system stack in a synctest bubble) in flake hunts
-## (docs/TESTING.md); membership's other tests still run under -race.
+## The SWIM simulations of membership (SWIM_SIMS: tens to hundreds of
+## members for virtual minutes) run in test-scale only, without -race: under
+## -race the race detector's own runtime crashed in them (SIGSEGV on the
+## system stack in a synctest bubble, and "ThreadSanitizer: CHECK failed:
+## tsan_rtl.cpp:346") in flake hunts and in make test (docs/TESTING.md).
+## membership's other tests, and the root package's tests of whole nodes,
+## still run under -race.
+SWIM_SIMS := AtScale|TestFiftyNodesConvergeFromOneBootstrapAddress|TestKilledNodesAreDeadEverywhereWithinTheDetectionBound|TestGracefulLeaveIsLeftNotDead|TestNoFalseDeathsUnderTenPercentLoss|TestPartitionHealsIntoOneView
 test: vet
-	$(GO) test -race -count=1 -timeout 15m -skip 'AtScale' $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m -skip '$(SWIM_SIMS)' $(PKGS)
 	$(MAKE) --no-print-directory test-scale
 	cd benchmarks && $(GO) test -race -count=1 -timeout 5m ./...
 
@@ -25,7 +29,7 @@ test: vet
 test-scale:
 	$(GO) test -count=1 -timeout 15m -run 'TestDHTOverQUIC|TestDHTChurnOverQUIC' ./routing
 	$(GO) test -count=1 -timeout 5m -run 'TestTwoHundredNodesOverUDP' .
-	$(GO) test -count=1 -timeout 10m -run 'AtScale' ./membership
+	$(GO) test -count=1 -timeout 10m -run '$(SWIM_SIMS)' ./membership
 
 ## sim-scale: the large simulations, outside CI (docs/BENCHMARKS.md): SWIM
 ## convergence of SWIM_N members in virtual time (wall time, peak RSS; 2,000
