@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/org/macula/membership"
 	"net"
 	"net/netip"
 	"slices"
@@ -86,7 +85,7 @@ func (n *Node) startTopology() error {
 		for ev := range events {
 			// Suspicions, refutations and metadata updates leave the set
 			// of alive members as it is (suspects count as alive).
-			if ev.Type != membership.EventJoin && ev.Type != membership.EventLeave && ev.Type != membership.EventFail {
+			if ev.Type != EventMemberJoined && ev.Type != EventMemberLeft && ev.Type != EventMemberFailed {
 				continue
 			}
 			// One redraw for a burst of changes: reading and sorting
@@ -246,7 +245,7 @@ func (n *Node) Topology() *Graph {
 
 // drainEvents discards the events already queued on events; it reports
 // false if events is closed.
-func drainEvents(events <-chan membership.Event) bool {
+func drainEvents(events <-chan MemberEvent) bool {
 	for {
 		select {
 		case _, ok := <-events:

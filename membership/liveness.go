@@ -1,12 +1,12 @@
 package membership
 
 import (
-	"github.com/hashicorp/memberlist"
 	"math"
 	"net"
 	"slices"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
 
 	"github.com/org/macula/security"

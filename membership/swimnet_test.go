@@ -3,7 +3,6 @@ package membership_test
 import (
 	"crypto/sha256"
 	"fmt"
-	"go.uber.org/zap"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go/testutils/simnet"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/org/macula/membership"
 	"github.com/org/macula/security"

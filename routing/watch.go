@@ -191,8 +191,7 @@ type watchEvent struct {
 // Watch watches key: it finds the K nodes closest to key (see
 // [DHT.FindClosest]) and asks the [Config].WatchPeers closest of them, and
 // this node, to push the records they store under key whenever these
-// change, for
-// [DefaultWatchLease] at a time, renewed until ctx ends. It merges what
+// change, for [DefaultWatchLease] at a time, renewed until ctx ends. It merges what
 // they push like [DHT.Get] (verified records that other nodes push must
 // pass [Config].AuthorizeAnswer, one per owner with the highest Seq,
 // tombstones hiding what they replace) and sends the merged

@@ -183,11 +183,7 @@ func TestWatchOverQUIC(t *testing.T) {
 		time.Sleep(time.Second)
 		require.Equal(t, len(nodes)+1+DefaultWatchPeers, totalWatches())
 		others := slices.DeleteFunc(slices.Clone(nodes), func(nd *quicNode) bool { return nd == a })
-		pos := keyPosition(key)
-		slices.SortFunc(others, func(x, y *quicNode) int {
-			return compareDistance(xor(nodePosition(x.dht.Self().ID), pos), xor(nodePosition(y.dht.Self().ID), pos))
-		})
-		for i, nd := range others {
+		for i, nd := range closestNodes(others, key, len(others)) {
 			want := 1
 			if i < DefaultWatchPeers {
 				want = 2

@@ -25,6 +25,9 @@ func main() {
 	seed := flag.Uint64("seed", 0, "seed of the random choices (join targets, subscribers, publisher, provider, callers)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	// stopProfile ends the CPU profile, if any: on return, and before
+	// os.Exit, which skips deferred calls.
+	stopProfile := func() {}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -35,19 +38,19 @@ func main() {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}
-		// Stopped on every return path below, including a failed run.
-		defer func() {
+		stopProfile = func() {
 			pprof.StopCPUProfile()
 			_ = f.Close()
-		}()
+		}
 	}
+	defer stopProfile()
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, *n, *converge, *idle, *closeReps, *seed); err != nil {
 		fmt.Println("error:", err)
 		stop()
-		pprof.StopCPUProfile()
+		stopProfile()
 		os.Exit(1)
 	}
 }
