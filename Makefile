@@ -47,11 +47,13 @@ bench-scale:
 	$(GO) run ./internal/tools/benchscale -n $(N)
 
 ## flake-hunt: the whole suite twice with -race and 4 packages at once,
-## once with GOMAXPROCS=1, then every virtual-time (synctest) test 50 times
-## (fewer for the slowest, within a minute each); reports every test that
-## failed at least once (about 50 minutes; see docs/TESTING.md)
+## once with GOMAXPROCS=1, the SWIM simulations once without -race, then
+## every virtual-time (synctest) test 50 times (fewer for the slowest,
+## within 45 s each), the SWIM simulations without -race as in make test;
+## reports every test that failed at least once (about 45 minutes; see
+## docs/TESTING.md)
 flake-hunt:
-	$(GO) run ./internal/tools/flakehunt $(FLAKE_FLAGS)
+	$(GO) run ./internal/tools/flakehunt -norace '$(SWIM_SIMS)' $(FLAKE_FLAGS)
 
 vet:
 	$(GO) vet $(PKGS)

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -41,14 +42,29 @@ func main() {
 		rounds   = flag.Int("rounds", 2, "full -race runs with packages in parallel")
 		parallel = flag.Int("p", 4, "packages tested at once in the full runs (CI runs 2 on 2 cores; more is more load)")
 		count    = flag.Int("count", 50, "runs of each virtual-time test")
-		minCount = flag.Int("min-count", 5, "runs of each virtual-time test however long it takes")
-		budget   = flag.Duration("budget", time.Minute, "wall time per virtual-time test beyond which it runs fewer than -count times")
+		minCount = flag.Int("min-count", 3, "runs of each virtual-time test however long it takes")
+		budget   = flag.Duration("budget", 45*time.Second, "wall time per virtual-time test beyond which it runs fewer than -count times")
+		noRace   = flag.String("norace", "", "-run pattern of tests that run without -race (as in make test)")
 		skipOne  = flag.Bool("skip-gomaxprocs1", false, "skip the GOMAXPROCS=1 full run")
 		timeout  = flag.Duration("timeout", 20*time.Minute, "go test -timeout per run")
 		pkgs     = flag.String("pkgs", "./...", "packages")
 		list     = flag.Bool("list", false, "list the virtual-time tests and exit")
 	)
 	flag.Parse()
+	var noRaceRE *regexp.Regexp
+	if *noRace != "" {
+		re, err := regexp.Compile(*noRace)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "flakehunt: -norace:", err)
+			os.Exit(2)
+		}
+		noRaceRE = re
+	}
+	// raceArgs are the flags of a -race run of the whole suite.
+	raceArgs := []string{"-race"}
+	if noRaceRE != nil {
+		raceArgs = append(raceArgs, "-skip", *noRace)
+	}
 	if *list {
 		vt, err := virtualTimeTests(".")
 		if err != nil {
@@ -67,10 +83,13 @@ func main() {
 	start := time.Now()
 	for i := range *rounds {
 		h.run(ctx, fmt.Sprintf("full -race -p %d (%d/%d)", *parallel, i+1, *rounds), nil,
-			"-race", "-count=1", fmt.Sprintf("-p=%d", *parallel), *pkgs)
+			append(slices.Clone(raceArgs), "-count=1", fmt.Sprintf("-p=%d", *parallel), *pkgs)...)
 	}
 	if !*skipOne {
-		h.run(ctx, "full -race GOMAXPROCS=1", []string{"GOMAXPROCS=1"}, "-race", "-count=1", *pkgs)
+		h.run(ctx, "full -race GOMAXPROCS=1", []string{"GOMAXPROCS=1"}, append(slices.Clone(raceArgs), "-count=1", *pkgs)...)
+	}
+	if noRaceRE != nil {
+		h.run(ctx, "-norace tests without -race", nil, "-count=1", "-run", *noRace, *pkgs)
 	}
 	if *count > 0 {
 		vt, err := virtualTimeTests(".")
@@ -79,42 +98,74 @@ func main() {
 			os.Exit(2)
 		}
 		for _, p := range slices.Sorted(maps.Keys(vt)) {
-			names := vt[p]
-			took := h.run(ctx, fmt.Sprintf("virtual time %s, timing run (%d tests)", p, len(names)), nil,
-				"-race", "-count=1", "-run", runPattern(names), p)
-			byCount := map[int][]string{}
-			for _, name := range names {
-				once, passed := took[name]
-				n := repeats(once, passed, *budget, *minCount, *count) - 1
-				byCount[n] = append(byCount[n], name)
-			}
-			for _, n := range slices.Sorted(maps.Keys(byCount)) {
-				group := byCount[n]
-				// At most perProcess runs in one test binary: the race
-				// detector's bookkeeping grows with every run in a
-				// process, and long runs have crashed it, which says
-				// nothing about the test: 49 runs of a 3-node mesh test
-				// (SIGSEGV in ThreadSanitizer's stack depot), and 10 runs
-				// of a 12-node partition test ("ThreadSanitizer: CHECK
-				// failed: tsan_rtl.cpp:346", once in about 30 runs).
-				// Every other process runs on one core: virtual time
-				// fixes the clock, not the interleaving of goroutines:
-				// a 10 %-loss membership test failed 1 run in 7 to 60
-				// with GOMAXPROCS=1, and never in the hunt's runs on 2.
-				for batch, done := 0, 0; done < n; batch, done = batch+1, done+perProcess {
-					c := min(perProcess, n-done)
-					var env []string
-					cores := ""
-					if batch%2 == 1 {
-						env, cores = []string{"GOMAXPROCS=1"}, " GOMAXPROCS=1"
-					}
-					h.run(ctx, fmt.Sprintf("virtual time %s -count=%d%s (%d tests, runs %d-%d of %d)", p, c, cores, len(group), done+2, done+1+c, n+1), env,
-						"-race", fmt.Sprintf("-count=%d", c), "-run", runPattern(group), p)
-				}
-			}
+			raced, unraced := splitByRace(vt[p], noRaceRE)
+			h.repeat(ctx, p, raced, "-race", *budget, *minCount, *count)
+			h.repeat(ctx, p, unraced, "", *budget, *minCount, *count)
 		}
 	}
 	os.Exit(h.report(os.Stdout, time.Since(start)))
+}
+
+// splitByRace splits names into the tests that run with -race and those
+// that noRace matches (nil: none), which run without it.
+func splitByRace(names []string, noRace *regexp.Regexp) (raced, unraced []string) {
+	for _, name := range names {
+		if noRace != nil && noRace.MatchString(name) {
+			unraced = append(unraced, name)
+		} else {
+			raced = append(raced, name)
+		}
+	}
+	return raced, unraced
+}
+
+// repeat runs the virtual-time tests names of package p: once to time
+// them, then up to count times in all (see repeats), in processes of at
+// most perProcess runs, every other one with GOMAXPROCS=1. race is
+// "-race", or empty for tests that run without it.
+func (h *hunt) repeat(ctx context.Context, p string, names []string, race string, budget time.Duration, minCount, count int) {
+	if len(names) == 0 {
+		return
+	}
+	var flags []string
+	label := p
+	if race != "" {
+		flags = append(flags, race)
+	} else {
+		label += " without -race"
+	}
+	args := func(more ...string) []string { return append(slices.Clone(flags), more...) }
+	took := h.run(ctx, fmt.Sprintf("virtual time %s, timing run (%d tests)", label, len(names)), nil,
+		args("-count=1", "-run", runPattern(names), p)...)
+	byCount := map[int][]string{}
+	for _, name := range names {
+		once, passed := took[name]
+		n := repeats(once, passed, budget, minCount, count) - 1
+		byCount[n] = append(byCount[n], name)
+	}
+	for _, n := range slices.Sorted(maps.Keys(byCount)) {
+		group := byCount[n]
+		// At most perProcess runs in one test binary: the race
+		// detector's bookkeeping grows with every run in a process, and
+		// long runs have crashed it, which says nothing about the test:
+		// 49 runs of a 3-node mesh test (SIGSEGV in ThreadSanitizer's
+		// stack depot), and 10 runs of a 12-node partition test
+		// ("ThreadSanitizer: CHECK failed: tsan_rtl.cpp:346", once in
+		// about 30 runs). Every other process runs on one core: virtual
+		// time fixes the clock, not the interleaving of goroutines: a
+		// 10 %-loss membership test failed 1 run in 7 to 60 with
+		// GOMAXPROCS=1, and never in the hunt's runs on 2.
+		for batch, done := 0, 0; done < n; batch, done = batch+1, done+perProcess {
+			c := min(perProcess, n-done)
+			var env []string
+			cores := ""
+			if batch%2 == 1 {
+				env, cores = []string{"GOMAXPROCS=1"}, " GOMAXPROCS=1"
+			}
+			h.run(ctx, fmt.Sprintf("virtual time %s -count=%d%s (%d tests, runs %d-%d of %d)", label, c, cores, len(group), done+2, done+1+c, n+1), env,
+				args(fmt.Sprintf("-count=%d", c), "-run", runPattern(group), p)...)
+		}
+	}
 }
 
 // runPattern returns a -run pattern for exactly the top-level tests names

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,4 +66,14 @@ func TestExcerptKeepsHeadAndTail(t *testing.T) {
 	want := []string{"line 0", "line 1", "line 2", "[... 95 lines ...]", "line 98", "line 99"}
 	require.Equal(t, want, got)
 	require.Equal(t, "a\nb", excerpt("a\nb", 3, 2), "a short output is kept whole")
+}
+
+func TestSplitByRaceFollowsTheNoRacePattern(t *testing.T) {
+	names := []string{"TestSWIMConvergenceAtScale", "TestLeaveNotice", "TestPartitionHealsIntoOneView"}
+	raced, unraced := splitByRace(names, regexp.MustCompile("AtScale|TestPartitionHealsIntoOneView"))
+	require.Equal(t, []string{"TestLeaveNotice"}, raced)
+	require.Equal(t, []string{"TestSWIMConvergenceAtScale", "TestPartitionHealsIntoOneView"}, unraced)
+	raced, unraced = splitByRace(names, nil)
+	require.Equal(t, names, raced, "no pattern: every test runs with -race")
+	require.Empty(t, unraced)
 }
