@@ -25,6 +25,7 @@ const (
 	StateLeft
 )
 
+// String returns the state's name: "alive", "suspect", "dead" or "left".
 func (s State) String() string {
 	switch s {
 	case StateAlive:
@@ -123,6 +124,7 @@ const (
 	EventRefute
 )
 
+// String returns the event type's name, such as "join" or "suspect".
 func (t EventType) String() string {
 	switch t {
 	case EventJoin:

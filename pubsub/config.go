@@ -16,16 +16,22 @@ import (
 // Network is what pub/sub needs from the transport; *transport.Transport
 // implements it.
 type Network interface {
+	// Connect returns the connection to id, dialing addrs if there is none.
 	Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error)
+	// OpenStream opens a stream of type typ to the connected peer id.
 	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
+	// Handle registers h for incoming streams of type typ; nil removes it.
 	Handle(typ protocol.StreamType, h transport.StreamHandler)
 }
 
 // Records publishes this node's subscription records; *routing.DHT
 // implements it.
 type Records interface {
+	// NewRecord makes a record of this node, signed by it.
 	NewRecord(kind, name string, value []byte) (*routing.Record, error)
+	// Put stores rec on the nodes closest to its key, and republishes it.
 	Put(ctx context.Context, rec *routing.Record) error
+	// Remove replaces this node's record with a tombstone.
 	Remove(ctx context.Context, kind, name string) error
 }
 

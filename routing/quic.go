@@ -19,9 +19,13 @@ import (
 // Network is what the DHT's QUIC wire layer needs from the transport;
 // *transport.Transport implements it.
 type Network interface {
+	// Connect returns a connection to id, dialing addrs if there is none.
 	Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error)
+	// Peer returns the connection to id, if there is one.
 	Peer(id security.NodeID) (transport.PeerInfo, bool)
+	// OpenStream opens a stream of type typ to a connected id.
 	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
+	// Handle serves the streams of type typ that peers open.
 	Handle(typ protocol.StreamType, h transport.StreamHandler)
 }
 

@@ -29,15 +29,19 @@ type Network interface {
 // Records publishes this node's provider records; *routing.DHT implements
 // it.
 type Records interface {
+	// NewRecord makes a record of this node, signed by it.
 	NewRecord(kind, name string, value []byte) (*routing.Record, error)
+	// Put stores rec on the nodes closest to its key, and republishes it.
 	Put(ctx context.Context, rec *routing.Record) error
+	// Remove replaces this node's record with a tombstone.
 	Remove(ctx context.Context, kind, name string) error
 }
 
 // Directory reads the provider records of other nodes, cached and kept
-// fresh by watches; *directory.Cache implements it. Lookup returns the live
-// records under key whose owners are not known to be down.
+// fresh by watches; *directory.Cache implements it.
 type Directory interface {
+	// Lookup returns the live records under key whose owners are not
+	// known to be down.
 	Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error)
 }
 

@@ -41,8 +41,8 @@ type GraphNode struct {
 
 // Edge is an undirected edge of a [Graph], stored with From < To.
 type Edge struct {
-	From security.NodeID `json:"from"`
-	To   security.NodeID `json:"to"`
+	From security.NodeID `json:"from"` // the lower of the two node IDs
+	To   security.NodeID `json:"to"`   // the higher one
 }
 
 // NewGraph returns an empty graph.

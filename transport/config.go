@@ -150,6 +150,7 @@ type Config struct {
 	// [Transport.LimitStats]. It is called from the connection's stream
 	// accept goroutine (stream limits) or from the goroutine calling
 	// ReadFrame (frame limit), and must not block.
+	OnLimitExceeded func(ev LimitEvent)
 	// OnViolation, if set, is called when a peer breaks the protocol on a
 	// stream: a malformed or oversized frame, a message type this node
 	// does not know, or a stream of an unknown type. The stream has been
@@ -158,8 +159,7 @@ type Config struct {
 	// second per connection and kind of violation (ViolationEvent.Count
 	// says how many went unreported), from the goroutine reading the
 	// stream, and must not block.
-	OnViolation     func(ev ViolationEvent)
-	OnLimitExceeded func(ev LimitEvent)
+	OnViolation func(ev ViolationEvent)
 }
 
 // withDefaults returns a copy of c with defaults filled in, or an error

@@ -40,10 +40,10 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Nodes        int
+	Nodes        int           // nodes started
 	StartTook    time.Duration // starting and joining every node
 	ConvergeTook time.Duration // from the last join until all see all alive
-	Converged    bool
+	Converged    bool          // every node saw every node alive in time
 	// Footprint is read by Measure, after the idle period.
 	Footprint
 
@@ -57,10 +57,10 @@ type Result struct {
 	// known to it at once); PubSubPublishErrors the publishes that failed.
 	// PubSubTook runs from the first publish to the last distinct
 	// delivery (to giving up when deliveries are missing).
-	PubSubSubscribers, PubSubEvents, PubSubExpected int
-	PubSubDelivered, PubSubDuplicates               int
-	PubSubProbes, PubSubPublishErrors               int
-	PubSubTook                                      time.Duration
+	PubSubSubscribers, PubSubEvents, PubSubExpected int           // the plan
+	PubSubDelivered, PubSubDuplicates               int           // what arrived
+	PubSubProbes, PubSubPublishErrors               int           // what it took
+	PubSubTook                                      time.Duration // how long
 
 	// AfterMessaging is read at the end of Messaging, without idling: a
 	// node that publishes or calls watches the topic's or procedure's
@@ -72,8 +72,8 @@ type Result struct {
 	// to a procedure registered on one other node, RPCOK of them answered
 	// by that node with the arguments echoed; the median (upper, for an
 	// even count) and largest latency of the successful ones.
-	RPCCalls, RPCOK   int
-	RPCMedian, RPCMax time.Duration
+	RPCCalls, RPCOK   int           // calls made, calls answered
+	RPCMedian, RPCMax time.Duration // latencies
 
 	// CloseAll is how long Mesh.Close took for every node at once; the
 	// caller sets it from Close's return value.
@@ -88,8 +88,8 @@ type Footprint struct {
 	ConnMin, ConnMedian, ConnMax int
 	// HeapPerNode (Go heap in use) and GoroutinesPerNode are the
 	// process's totals divided by the node count.
-	HeapPerNode       uint64
-	GoroutinesPerNode float64
+	HeapPerNode       uint64  // bytes
+	GoroutinesPerNode float64 // goroutines
 	// RSSPerNode and PeakRSSPerNode are the process's resident set
 	// (VmRSS) and its peak so far (VmHWM) divided by the node count:
 	// unlike the Go heap they include stacks, runtime overhead and memory
@@ -101,7 +101,7 @@ type Footprint struct {
 // Mesh is a running set of nodes. Messaging draws on the mesh's seeded
 // random source, so two calls must not overlap.
 type Mesh struct {
-	Nodes []*macula.Node
+	Nodes []*macula.Node // in the order they started
 
 	cfg  Config
 	rng  *rand.Rand
