@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/directory"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
@@ -35,15 +36,16 @@ type Records interface {
 }
 
 // Directory reads the provider records of other nodes, cached and kept
-// fresh by watches; *directory.Cache implements it. Lookup returns the live
+// fresh by watches; [*directory.Cache] implements it. Lookup returns the live
 // records under key whose owners are not known to be down.
 type Directory interface {
 	Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error)
 }
 
 var (
-	_ Network = (*transport.Transport)(nil)
-	_ Records = (*routing.DHT)(nil)
+	_ Network   = (*transport.Transport)(nil)
+	_ Records   = (*routing.DHT)(nil)
+	_ Directory = (*directory.Cache)(nil)
 )
 
 // Defaults of [Config].
