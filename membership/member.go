@@ -25,6 +25,7 @@ const (
 	StateLeft
 )
 
+// String names the state: "alive", "suspect", "dead" or "left".
 func (s State) String() string {
 	switch s {
 	case StateAlive:
@@ -123,6 +124,8 @@ const (
 	EventRefute
 )
 
+// String names the event type: "join", "leave", "fail", "update",
+// "suspect" or "refute".
 func (t EventType) String() string {
 	switch t {
 	case EventJoin:
