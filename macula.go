@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/directory"
 	"github.com/org/macula/discovery"
-	"github.com/org/macula/internal/directory"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/pubsub"
 	"github.com/org/macula/routing"

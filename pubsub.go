@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/org/macula/internal/directory"
+	"github.com/org/macula/directory"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/pubsub"
 	"github.com/org/macula/security"

@@ -25,7 +25,7 @@ const (
 	StateLeft
 )
 
-// String returns the state's name: "alive", "suspect", "dead" or "left".
+// String names the state: "alive", "suspect", "dead" or "left".
 func (s State) String() string {
 	switch s {
 	case StateAlive:
@@ -124,7 +124,8 @@ const (
 	EventRefute
 )
 
-// String returns the event type's name, such as "join" or "suspect".
+// String names the event type: "join", "leave", "fail", "update",
+// "suspect" or "refute".
 func (t EventType) String() string {
 	switch t {
 	case EventJoin:

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/directory"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
@@ -36,7 +37,10 @@ type Records interface {
 }
 
 // Directory reads the subscription records of other nodes, cached and
-// kept fresh; *directory.Cache implements it.
+// kept fresh; [*directory.Cache] implements it. A Directory that also has
+// a Generation() uint64 method, changed whenever a lookup could answer
+// differently (as [directory.Cache.Generation] is), lets Publish reuse the
+// subscriber set it resolved until the generation changes.
 type Directory interface {
 	// LookupEach looks up every key (the uncached ones at once) and calls
 	// fn with each key's index and live records, in order.
@@ -44,8 +48,9 @@ type Directory interface {
 }
 
 var (
-	_ Network = (*transport.Transport)(nil)
-	_ Records = (*routing.DHT)(nil)
+	_ Network   = (*transport.Transport)(nil)
+	_ Records   = (*routing.DHT)(nil)
+	_ Directory = (*directory.Cache)(nil)
 )
 
 // Defaults of [Config].

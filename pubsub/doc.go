@@ -31,4 +31,36 @@
 // Topics starting with '_' are reserved for the mesh's own events, such
 // as _mesh.peer.connected: they are published locally by each node
 // ([Service.PublishLocal]) and only patterns starting with '_' see them.
+//
+// # Usage
+//
+// A Service runs on a node's transport, DHT and directory cache; the root
+// package wires them, and a service that assembles its own stack does so
+// from public packages (see the example):
+//
+//	ps, err := pubsub.New(pubsub.Config{
+//		Self:      id.ID(),
+//		Realm:     "org.example.mesh",
+//		Addrs:     []string{"192.0.2.1:4433"},
+//		Network:   tr,  // *transport.Transport
+//		Records:   dht, // *routing.DHT
+//		Directory: dir, // *directory.Cache over the DHT
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer ps.Close()
+//
+//	sub, err := ps.Subscribe(ctx, "sensors.*.temp", func(ctx context.Context, ev *pubsub.Event) {
+//		var celsius float64
+//		_ = ev.Decode(&celsius)
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer sub.Unsubscribe()
+//
+//	err = ps.Publish(ctx, "sensors.kitchen.temp", 21.5, pubsub.WithQoS(pubsub.AtLeastOnce))
+//
+// Every method is safe for concurrent use.
 package pubsub

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/org/macula/internal/codec"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
@@ -18,6 +19,14 @@ var (
 	// ErrInvalidTopic is returned for an invalid topic or pattern, or a
 	// reserved one where it is not allowed; it is topic.ErrInvalidTopic.
 	ErrInvalidTopic = topic.ErrInvalidTopic
+	// ErrEncode is wrapped by the error for a payload that cannot be
+	// encoded (for example a channel or a function given to JSON). It is
+	// shared by rpc and pubsub, which follow the same payload rule.
+	ErrEncode = codec.ErrEncode
+	// ErrDecode is wrapped by the errors of the Decode methods: the bytes
+	// do not fit the target, or the target cannot take them. It is shared
+	// by rpc and pubsub.
+	ErrDecode = codec.ErrDecode
 	// ErrMessageTooLarge is returned by Publish for a payload over the
 	// maximum, before anything is sent.
 	// It is protocol.ErrFrameTooLarge, as for frames.

@@ -33,7 +33,8 @@ type Event struct {
 }
 
 // Decode decodes Data into v, a pointer, by the payload rule: a *[]byte
-// takes the bytes, a proto.Message protobuf, anything else JSON.
+// takes the bytes, a proto.Message protobuf, anything else JSON. Errors
+// wrap [ErrDecode].
 func (e *Event) Decode(v any) error { return codec.Decode(e.Data, e.ContentType, v) }
 
 // Handler receives the events of a subscription, one at a time, in order.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/org/macula/internal/directory"
+	"github.com/org/macula/directory"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"

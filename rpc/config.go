@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/directory"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
@@ -38,7 +39,7 @@ type Records interface {
 }
 
 // Directory reads the provider records of other nodes, cached and kept
-// fresh by watches; *directory.Cache implements it.
+// fresh by watches; [*directory.Cache] implements it.
 type Directory interface {
 	// Lookup returns the live records under key whose owners are not
 	// known to be down.
@@ -46,8 +47,9 @@ type Directory interface {
 }
 
 var (
-	_ Network = (*transport.Transport)(nil)
-	_ Records = (*routing.DHT)(nil)
+	_ Network   = (*transport.Transport)(nil)
+	_ Records   = (*routing.DHT)(nil)
+	_ Directory = (*directory.Cache)(nil)
 )
 
 // Defaults of [Config].

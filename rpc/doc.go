@@ -72,7 +72,7 @@
 //		Addrs:     []string{"192.0.2.1:4433"},
 //		Network:   tr,  // *transport.Transport
 //		Records:   dht, // *routing.DHT
-//		Directory: dir, // *directory.Cache over the DHT
+//		Directory: dir, // *directory.Cache over the DHT (package directory)
 //	})
 //	if err != nil {
 //		return err

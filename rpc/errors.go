@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/org/macula/internal/codec"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
@@ -36,6 +37,14 @@ var (
 	// time returns an error matching both ErrTimeout and
 	// context.DeadlineExceeded. It implements net.Error with Timeout true.
 	ErrTimeout error = timeoutError{}
+	// ErrEncode is wrapped by the error for a payload that cannot be
+	// encoded (for example a channel or a function given to JSON). It is
+	// shared by rpc and pubsub, which follow the same payload rule.
+	ErrEncode = codec.ErrEncode
+	// ErrDecode is wrapped by the errors of the Decode methods: the bytes
+	// do not fit the target, or the target cannot take them. It is shared
+	// by rpc and pubsub.
+	ErrDecode = codec.ErrDecode
 	// ErrMessageTooLarge means arguments or a result are over the maximum
 	// payload ([Service.MaxPayload]); oversized arguments are refused before
 	// anything is sent. It is protocol.ErrFrameTooLarge.

@@ -74,3 +74,11 @@ func TestRemoteErrorFromHandlerError(t *testing.T) {
 		require.Equal(t, s.cfg.Self, re.Provider)
 	}
 }
+
+func TestPayloadErrors(t *testing.T) {
+	var n int
+	err := (&Reply{Data: []byte("not json"), ContentType: "application/json"}).Decode(&n)
+	require.ErrorIs(t, err, ErrDecode)
+	err = (&Invocation{Args: []byte(`"text"`), ContentType: "application/json"}).Decode(&n)
+	require.ErrorIs(t, err, ErrDecode)
+}

@@ -7,7 +7,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/org/macula/internal/directory"
+	"github.com/org/macula/directory"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/rpc"

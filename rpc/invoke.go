@@ -31,7 +31,7 @@ type Invocation struct {
 
 // Decode fills v, a pointer, from the arguments: into a *[]byte the raw
 // bytes, a protobuf payload into a proto.Message, JSON otherwise (the
-// payload rule of package internal/codec). Errors wrap codec.ErrDecode.
+// payload rule shared with pub/sub). Errors wrap [ErrDecode].
 func (inv *Invocation) Decode(v any) error {
 	return codec.Decode(inv.Args, inv.ContentType, v)
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/quic-go/quic-go/testutils/simnet"
 	"github.com/stretchr/testify/require"
 
-	"github.com/org/macula/internal/directory"
+	"github.com/org/macula/directory"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"

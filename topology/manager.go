@@ -27,8 +27,9 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 )
 
-// Connector is what a [Manager] needs from the transport; the Node
-// implements it.
+// Connector is what a [Manager] needs from the transport. The root
+// package's Node implements it; a service of its own adapts a
+// *transport.Transport in a few lines (see the Manager example).
 //
 // The Manager calls Connected from its own goroutine and each Connect from
 // a goroutine of its own, so both must be safe for concurrent use. They may

@@ -272,3 +272,16 @@ func TestGenerationChangesWithLookupAnswers(t *testing.T) {
 		require.NotEqual(t, g, c.Generation(), "dropped")
 	})
 }
+
+func TestNewInvalidConfig(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no source":    {},
+		"negative TTL": {Source: newFakeSource(), IdleTimeout: -time.Second},
+		"negative max": {Source: newFakeSource(), MaxEntries: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := New(cfg)
+			require.ErrorIs(t, err, ErrInvalidConfig)
+		})
+	}
+}

@@ -9,4 +9,24 @@
 // watch is renewed from a fresh lookup now and then so that it follows the
 // nodes that store the key as the mesh changes. Records of owners marked
 // down (dead or departed members) are hidden until they are marked up.
+//
+// A [*Cache] is the Directory of both pubsub.Config and rpc.Config: one
+// cache per node, shared by the two, over the node's *routing.DHT. The
+// root package wires it so; this package is public so that a service can
+// assemble transport, routing, directory, pubsub and rpc itself.
+//
+// # Usage
+//
+//	dir, err := directory.New(directory.Config{Source: dht}) // *routing.DHT
+//	if err != nil {
+//		return err
+//	}
+//	defer dir.Close()
+//
+//	recs, err := dir.Lookup(ctx, routing.KeyFor(realm, routing.KindRPC, "math.add"))
+//
+//	// Follow membership: hide the records of a member that died or left.
+//	dir.SetDown(id, true)
+//
+// Every method is safe for concurrent use.
 package directory

@@ -26,12 +26,17 @@ var _ Source = (*routing.DHT)(nil)
 
 // Defaults of [Config].
 const (
+	// DefaultIdleTimeout is how long an entry stays cached without a
+	// lookup.
 	DefaultIdleTimeout = 5 * time.Minute
-	DefaultRenew       = time.Minute
-	DefaultMaxEntries  = 4096
+	// DefaultRenew is how often an entry's watch starts afresh.
+	DefaultRenew = time.Minute
+	// DefaultMaxEntries bounds the number of keys watched at once.
+	DefaultMaxEntries = 4096
 )
 
-// Config configures a Cache.
+// Config configures a Cache. Source is required; every other field has a
+// default. Negative numbers are invalid.
 type Config struct {
 	// Source is watched for records; required.
 	Source Source
@@ -78,10 +83,14 @@ type entry struct {
 	cancel   context.CancelFunc
 }
 
-// New returns a running Cache; Close stops its watches.
+// New returns a running Cache; Close stops its watches. Errors wrap
+// [ErrInvalidConfig].
 func New(cfg Config) (*Cache, error) {
-	if cfg.Source == nil {
-		return nil, fmt.Errorf("macula: directory: no source")
+	switch {
+	case cfg.Source == nil:
+		return nil, fmt.Errorf("%w: no source", ErrInvalidConfig)
+	case cfg.IdleTimeout < 0 || cfg.Renew < 0 || cfg.MaxEntries < 0:
+		return nil, fmt.Errorf("%w: negative IdleTimeout, Renew or MaxEntries", ErrInvalidConfig)
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -107,7 +116,8 @@ func New(cfg Config) (*Cache, error) {
 	}, nil
 }
 
-// Close stops every watch and waits for their goroutines.
+// Close stops every watch and waits for their goroutines. It is
+// idempotent.
 func (c *Cache) Close() {
 	c.mu.Lock()
 	c.closed = true
