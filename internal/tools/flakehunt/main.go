@@ -334,6 +334,8 @@ func (h *hunt) forget(round string) {
 // fail records a failure of test (empty: the package itself) in round.
 func (h *hunt) fail(round, pkg, test, output string) {
 	id := pkg + " " + test
+	// Said at once, so that whoever watches a long hunt can start on it.
+	fmt.Printf("    FAIL %s %s (%s)\n", pkg, test, round)
 	f := h.failures[id]
 	if f == nil {
 		f = &failure{pkg: pkg, test: test, output: output}
