@@ -40,6 +40,7 @@ type Membership struct {
 	leaving  map[security.NodeID]time.Time  // peers that announced a graceful shutdown
 	syncing  map[security.NodeID]time.Time  // last contact-triggered sync
 	swim     map[security.NodeID]*swimState // read from SWIM messages (liveness.go)
+	suspects map[security.NodeID]*swimState // the members of swim under suspicion
 	selfInc  uint32                         // memberlist's incarnation of this node
 	// selfAlive is the newest alive message about this node (sent by
 	// memberlist or built by buildRefutationLocked), selfAliveInc its
@@ -82,6 +83,7 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 		leaving:   make(map[security.NodeID]time.Time),
 		syncing:   make(map[security.NodeID]time.Time),
 		swim:      make(map[security.NodeID]*swimState),
+		suspects:  make(map[security.NodeID]*swimState),
 		refutedTo: make(map[string]time.Time),
 		selfInc:   1, // memberlist's first incarnation
 	}
@@ -374,6 +376,7 @@ func (m *Membership) Members() []Member {
 		if time.Since(g.Since) > m.cfg.Retention {
 			delete(m.gone, id)
 			delete(m.swim, id)
+			delete(m.suspects, id)
 			continue
 		}
 		out = append(out, g)
@@ -598,7 +601,7 @@ func (m *Membership) changed(typ EventType, n *memberlist.Node) {
 		mem.Incarnation = st.inc
 		if typ != EventUpdate {
 			// Joined or gone: memberlist has ended any suspicion.
-			st.suspectSince = time.Time{}
+			m.clearSuspicionLocked(id, st)
 		}
 	}
 	switch typ {

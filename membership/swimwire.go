@@ -3,6 +3,7 @@ package membership
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
@@ -136,9 +137,19 @@ func eachSWIMPart(p []byte, visit func(swimMessage), depth int) bool {
 // one process. A handle is safe for concurrent use once configured.
 var swimHandle codec.MsgpackHandle
 
+// swimDecoders recycles decoders: every SWIM message a node sends or
+// receives is decoded here once more, and a fresh decoder per message was
+// a good part of the garbage of hundreds of nodes in one process.
+var swimDecoders = sync.Pool{New: func() any { return codec.NewDecoderBytes(nil, &swimHandle) }}
+
 // decodeSWIM decodes a message body the way memberlist encodes it.
 func decodeSWIM(body []byte, out any) error {
-	return codec.NewDecoderBytes(body, &swimHandle).Decode(out)
+	dec := swimDecoders.Get().(*codec.Decoder)
+	dec.ResetBytes(body)
+	err := dec.Decode(out)
+	dec.ResetBytes(nil) // do not keep body alive in the pool
+	swimDecoders.Put(dec)
+	return err
 }
 
 // encodeSWIM encodes a message with its type byte, as memberlist does.
