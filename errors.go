@@ -3,6 +3,7 @@ package macula
 import (
 	"errors"
 
+	"github.com/org/macula/internal/codec"
 	"github.com/org/macula/internal/sentinel"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/protocol"
@@ -107,4 +108,10 @@ var (
 	// ErrReservedProcedure means a procedure name starting with '_' was
 	// given to Register.
 	ErrReservedProcedure = rpc.ErrReservedProcedure
+	// ErrEncode means a payload given to Publish, Call, Cast or CallTo
+	// cannot be encoded (e.g. a channel or a function given to JSON).
+	ErrEncode = codec.ErrEncode
+	// ErrDecode means a payload does not fit the value given to Decode
+	// (Event.Decode, Reply.Decode, Invocation.Decode).
+	ErrDecode = codec.ErrDecode
 )
