@@ -122,9 +122,15 @@ type Node struct {
 //   - WithLogger: zap logger, default no-op.
 //   - WithTransport: a net.PacketConn to use instead of a UDP socket.
 //   - WithIdleTimeout (30 s), WithKeepAlive (idle/3),
-//     WithHandshakeTimeout (10 s), WithMaxFrameSize (4 MiB),
-//     WithAdvertiseAddrs (the bound address).
+//     WithHandshakeTimeout (10 s), WithMaxFrameSize (4 MiB, at least
+//     MinMaxFrameSize), WithAdvertiseAddrs (the bound address).
 //   - WithAuditLog: where the security audit log goes, default none.
+//   - WithACL: the ACL enforced, default none (every action allowed).
+//   - WithMessageSigning: sign events and results, default unsigned.
+//   - WithMembershipConfig: SWIM knobs, default the LAN defaults.
+//   - WithGossipKey: the realm's gossip key, default derived or random.
+//   - WithTopology: overlay degree k, default 2.
+//   - WithDiscovery / WithMDNS: bootstrap address sources, default none.
 //
 // Invalid options fail with an error that names the option and wraps
 // ErrInvalidOption and the cause; so does a part of the node that refuses
