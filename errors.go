@@ -3,7 +3,6 @@ package macula
 import (
 	"errors"
 
-	"github.com/org/macula/internal/codec"
 	"github.com/org/macula/internal/sentinel"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/protocol"
@@ -109,9 +108,11 @@ var (
 	// given to Register.
 	ErrReservedProcedure = rpc.ErrReservedProcedure
 	// ErrEncode means a payload given to Publish, Call, Cast or CallTo
-	// cannot be encoded (e.g. a channel or a function given to JSON).
-	ErrEncode = codec.ErrEncode
+	// cannot be encoded (e.g. a channel or a function given to JSON). It
+	// is rpc.ErrEncode and pubsub.ErrEncode.
+	ErrEncode = rpc.ErrEncode
 	// ErrDecode means a payload does not fit the value given to Decode
-	// (Event.Decode, Reply.Decode, Invocation.Decode).
-	ErrDecode = codec.ErrDecode
+	// (Event.Decode, Reply.Decode, Invocation.Decode). It is rpc.ErrDecode
+	// and pubsub.ErrDecode.
+	ErrDecode = rpc.ErrDecode
 )
