@@ -3,7 +3,6 @@ package macula
 import (
 	"fmt"
 
-	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
@@ -41,10 +40,10 @@ func addrString(a interface{ String() string }) string {
 type AbuseStats struct {
 	// Limits counts the streams and frames refused by the transport's
 	// per-peer limits.
-	Limits transport.LimitStats
+	Limits LimitStats
 	// Records counts the DHT records refused, by reason (ACL, rate limit,
 	// bad signature, expired, ...).
-	Records routing.RefusalCounts
+	Records RefusalCounts
 }
 
 // AbuseStats returns the node's counts of refused streams, frames and DHT

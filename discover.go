@@ -26,13 +26,13 @@ func (n *Node) startDiscovery() error {
 		if n.cfg.mdns.iface != "" {
 			found, err := net.InterfaceByName(n.cfg.mdns.iface)
 			if err != nil {
-				return fmt.Errorf("%w: mDNS interface: %w", ErrInvalidOption, err)
+				return invalid("WithMDNS", "interface %q: %w", n.cfg.mdns.iface, err)
 			}
 			ifc = found
 		}
 		ap, err := netip.ParseAddrPort(n.advertise[0])
 		if err != nil {
-			return fmt.Errorf("%w: mDNS needs an IP:port address to advertise: %w", ErrInvalidOption, err)
+			return invalid("WithMDNS", "needs an IP:port address to advertise: %w", err)
 		}
 		var ips []net.IP
 		if !ap.Addr().IsUnspecified() {
@@ -47,7 +47,7 @@ func (n *Node) startDiscovery() error {
 		n.mdnsAdvertiser = adv
 		src, err := discovery.MDNS(discovery.MDNSConfig{Realm: n.cfg.realm, Interface: ifc})
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+			return invalid("WithMDNS", "%w", err)
 		}
 		sources = append(sources, src)
 	}

@@ -3,6 +3,7 @@ package macula
 import (
 	"errors"
 
+	"github.com/org/macula/internal/sentinel"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/rpc"
@@ -11,15 +12,34 @@ import (
 	"github.com/org/macula/transport"
 )
 
-// Sentinel errors. Every error Macula returns wraps one of these (with %w),
-// whether it arose locally or was reported by a peer, so callers test them
-// with errors.Is.
+// Sentinel errors. Every error Macula returns for bad input wraps one of
+// these (with %w), and keeps its cause wrapped too, whether it arose
+// locally or was reported by a peer, so callers test them with errors.Is.
+// The errors of the subpackages match the root sentinel of their kind:
+// rpc.ErrInvalidOption and pubsub.ErrInvalidOption match ErrInvalidOption,
+// every package's ErrInvalidConfig matches ErrInvalidConfig, and so on.
+// errors_contract_test.go checks the contract for every method.
 var (
 	// ErrClosed is returned by every method of a closed Node. It also
 	// matches net.ErrClosed.
 	ErrClosed = transport.ErrClosed
-	// ErrInvalidOption wraps every invalid option given to New.
-	ErrInvalidOption = errors.New("macula: invalid option")
+	// ErrInvalidOption is matched by every invalid option of every kind:
+	// an Option given to New, a PublishOption, SubscribeOption, CallOption
+	// or RegisterOption. The error names the option and wraps the cause
+	// (e.g. ErrInvalidAddress, ErrInvalidTopic, ErrInvalidRealm).
+	ErrInvalidOption = sentinel.ErrInvalidOption
+	// ErrInvalidConfig is matched by the error of every subpackage's
+	// constructor given a Config it cannot use (rpc.ErrInvalidConfig,
+	// transport.ErrInvalidConfig, ...). New reports such an error as
+	// ErrInvalidOption, still matching ErrInvalidConfig and the
+	// subpackage's sentinel.
+	ErrInvalidConfig = sentinel.ErrInvalidConfig
+	// ErrInvalidAddress means an address given to Join, WithBootstrap,
+	// WithListenAddr or WithAdvertiseAddrs is not a valid "host:port" (or,
+	// where URIs are accepted, macula:// URI: those errors also match
+	// ErrInvalidURI), that Join was given no address, or that a host name
+	// does not resolve (the *net.DNSError stays wrapped).
+	ErrInvalidAddress = errors.New("macula: invalid address")
 	// ErrRealmMismatch means a peer belongs to another realm.
 	ErrRealmMismatch = security.ErrRealmMismatch
 	// ErrIdentityMismatch means a peer's certificate names a node ID that is
@@ -68,13 +88,31 @@ var (
 	// ErrACLDenied means the ACL (WithACL) refused an action, on this node
 	// or on the node where it landed.
 	ErrACLDenied = security.ErrACLDenied
-	// ErrInvalidCallOption wraps an invalid CallOption or RegisterOption.
+	// ErrInvalidCallOption is matched by an invalid CallOption or
+	// RegisterOption, which also match ErrInvalidOption.
+	//
+	// Deprecated: every option error matches ErrInvalidOption; use it.
 	ErrInvalidCallOption = rpc.ErrInvalidOption
 	// ErrInvalidGossipKey means a gossip key is not a valid AES key (16,
 	// 24 or 32 bytes), is not installed, or is the primary and cannot be
 	// removed.
 	ErrInvalidGossipKey = membership.ErrInvalidKey
 	// ErrInvalidHandler means Register or Subscribe was given a nil
-	// handler.
-	ErrInvalidHandler = rpc.ErrInvalidHandler
+	// handler; rpc.ErrInvalidHandler and pubsub.ErrInvalidHandler match it.
+	ErrInvalidHandler = sentinel.ErrInvalidHandler
+	// ErrInvalidProcedure means a procedure name given to Register, Call,
+	// Cast or CallTo is not valid: procedure names follow the syntax of
+	// topics, without wildcards. It also matches ErrInvalidTopic.
+	ErrInvalidProcedure = rpc.ErrInvalidProcedure
+	// ErrReservedProcedure means a procedure name starting with '_' was
+	// given to Register.
+	ErrReservedProcedure = rpc.ErrReservedProcedure
+	// ErrEncode means a payload given to Publish, Call, Cast or CallTo
+	// cannot be encoded (e.g. a channel or a function given to JSON). It
+	// is rpc.ErrEncode and pubsub.ErrEncode.
+	ErrEncode = rpc.ErrEncode
+	// ErrDecode means a payload does not fit the value given to Decode
+	// (Event.Decode, Reply.Decode, Invocation.Decode). It is rpc.ErrDecode
+	// and pubsub.ErrDecode.
+	ErrDecode = rpc.ErrDecode
 )

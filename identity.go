@@ -18,11 +18,11 @@ func identityFromCertificate(cert *tls.Certificate) (*security.Identity, error) 
 	case *ed25519.PrivateKey:
 		priv = *k
 	default:
-		return nil, fmt.Errorf("%w: certificate key is %T, want Ed25519", ErrInvalidOption, cert.PrivateKey)
+		return nil, invalid("WithCertificate", "key is %T, want Ed25519", cert.PrivateKey)
 	}
 	id, err := security.IdentityFromPrivateKey(priv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: certificate key: %w", ErrInvalidOption, err)
+		return nil, invalid("WithCertificate", "key: %w", err)
 	}
 	return id, nil
 }

@@ -122,11 +122,20 @@ type Node struct {
 //   - WithLogger: zap logger, default no-op.
 //   - WithTransport: a net.PacketConn to use instead of a UDP socket.
 //   - WithIdleTimeout (30 s), WithKeepAlive (idle/3),
-//     WithHandshakeTimeout (10 s), WithMaxFrameSize (4 MiB),
-//     WithAdvertiseAddrs (the bound address).
+//     WithHandshakeTimeout (10 s), WithMaxFrameSize (4 MiB, at least
+//     MinMaxFrameSize), WithAdvertiseAddrs (the bound address).
 //   - WithAuditLog: where the security audit log goes, default none.
+//   - WithACL: the ACL enforced, default none (every action allowed).
+//   - WithMessageSigning: sign events and results, default unsigned.
+//   - WithMembershipConfig: SWIM knobs, default the LAN defaults.
+//   - WithGossipKey: the realm's gossip key, default derived or random.
+//   - WithTopology: overlay degree k, default 2.
+//   - WithDiscovery / WithMDNS: bootstrap address sources, default none.
 //
-// Invalid options fail with an error wrapping ErrInvalidOption.
+// Invalid options fail with an error that names the option and wraps
+// ErrInvalidOption and the cause; so does a part of the node that refuses
+// the configuration the options gave it (that error also matches
+// ErrInvalidConfig).
 func New(opts ...Option) (*Node, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -185,10 +194,7 @@ func New(opts ...Option) (*Node, error) {
 		n.cancel()
 		_ = conn.Close()
 		_ = n.audit.Close()
-		if errors.Is(err, transport.ErrInvalidConfig) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
-		}
-		return nil, err
+		return nil, asOptionError(err)
 	}
 	n.tr = tr
 	n.setSelfSubject(cfg.certificate)
@@ -198,26 +204,23 @@ func New(opts ...Option) (*Node, error) {
 		n.cancel()
 		_ = tr.Close()
 		_ = n.audit.Close()
-		if errors.Is(err, membership.ErrInvalidConfig) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
-		}
-		return nil, err
+		return nil, asOptionError(err)
 	}
 	if err := n.startRouting(); err != nil {
 		n.shutdown()
-		return nil, err
+		return nil, asOptionError(err)
 	}
 	if err := n.startMessaging(); err != nil {
 		n.shutdown()
-		return nil, err
+		return nil, asOptionError(err)
 	}
 	if err := n.startTopology(); err != nil {
 		n.shutdown()
-		return nil, err
+		return nil, asOptionError(err)
 	}
 	if err := n.startDiscovery(); err != nil {
 		n.shutdown()
-		return nil, err
+		return nil, asOptionError(err)
 	}
 	if cfg.realmCA == nil {
 		log.Warn("dev mode: no realm CA configured, any node with a self-signed certificate may join the realm")
@@ -239,7 +242,7 @@ func (c *config) loadIdentity() (*security.Identity, error) {
 	case c.identityFile != "":
 		loaded, created, err := security.LoadOrCreateIdentity(c.identityFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: identity file: %w", ErrInvalidOption, err)
+			return nil, invalid("WithIdentityFile", "%w", err)
 		}
 		if created {
 			c.logger.Info("created new identity", zap.String("file", c.identityFile), zap.Stringer("id", loaded.ID()))
@@ -291,10 +294,20 @@ func (n *Node) Ping(ctx context.Context, id NodeID) (time.Duration, error) {
 // once, and returns nil as soon as one connection is up; the other dials go
 // on in the background (each bounded by the handshake timeout). If none
 // succeeds it returns an error joining each address's error. ctx bounds the
-// wait.
+// wait. Malformed addresses fail at once, before anything is dialed, with
+// ErrInvalidAddress (bad URIs also with ErrInvalidURI), as does a call
+// without addresses; a closed node fails with ErrClosed.
 func (n *Node) Join(ctx context.Context, addrs ...string) error {
+	if n.isClosing() {
+		return ErrClosed
+	}
 	if len(addrs) == 0 {
-		return fmt.Errorf("macula: join: no addresses")
+		return fmt.Errorf("%w: join needs at least one address", ErrInvalidAddress)
+	}
+	for _, addr := range addrs {
+		if err := checkTarget(addr); err != nil {
+			return fmt.Errorf("macula: join: %w", err)
+		}
 	}
 	results := make(chan error, len(addrs))
 	for _, addr := range addrs {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/org/macula/discovery"
+	"github.com/org/macula/internal/sentinel"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
@@ -32,10 +34,15 @@ const (
 	DefaultHandshakeTimeout = transport.DefaultHandshakeTimeout
 	// DefaultMaxFrameSize is the largest frame sent or accepted (4 MiB).
 	DefaultMaxFrameSize = protocol.DefaultMaxFrameSize
+	// MinMaxFrameSize is the smallest value WithMaxFrameSize accepts
+	// (64 KiB): a frame must hold an RPC call's or an event's headers
+	// besides its payload, and a DHT answer's records.
+	MinMaxFrameSize = 64 << 10
 )
 
 // An Option configures a Node; pass options to New. An option given an
-// invalid value makes New fail with an error wrapping ErrInvalidOption.
+// invalid value makes New fail with an error that names the option and
+// wraps ErrInvalidOption and the cause.
 type Option func(*config) error
 
 // config is everything the options set. Every field's default is set in
@@ -92,30 +99,62 @@ func defaultConfig() *config {
 	}
 }
 
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidOption, fmt.Sprintf(format, args...))
+// invalid returns the error of option given a bad value: it reads
+// "macula: invalid option: <option>: <detail>" and matches
+// ErrInvalidOption and every error format wraps with %w.
+func invalid(option, format string, args ...any) error {
+	return sentinel.Option(ErrInvalidOption, option, format, args...)
+}
+
+// asOptionError reports err, from a part of the node built from the
+// options, as an invalid option when that part refused its config: the
+// result matches ErrInvalidOption, ErrInvalidConfig and the part's own
+// sentinel.
+func asOptionError(err error) error {
+	if errors.Is(err, ErrInvalidConfig) && !errors.Is(err, ErrInvalidOption) {
+		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	return err
+}
+
+// checkListenAddr checks the address of WithListenAddr: it must resolve
+// as a UDP address.
+func checkListenAddr(addr string) error {
+	if _, err := net.ResolveUDPAddr("udp", addr); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidAddress, err)
+	}
+	return nil
+}
+
+// checkAddr checks a "host:port" address of WithAdvertiseAddrs; errors
+// match ErrInvalidAddress and keep the cause.
+func checkAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidAddress, err)
+	}
+	return nil
 }
 
 // validate checks the options together, after all were applied.
 func (c *config) validate() error {
 	if err := security.ValidateRealm(c.realm); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		return invalid("WithRealm", "%w", err)
 	}
 	if c.identity != nil && c.identityFile != "" {
-		return invalid("WithIdentity and WithIdentityFile are mutually exclusive")
+		return invalid("WithIdentity", "mutually exclusive with WithIdentityFile")
 	}
 	if c.packetConn == nil {
-		if _, err := net.ResolveUDPAddr("udp", c.listenAddr); err != nil {
-			return invalid("listen address %q: %v", c.listenAddr, err)
+		if err := checkListenAddr(c.listenAddr); err != nil {
+			return invalid("WithListenAddr", "%q: %w", c.listenAddr, err)
 		}
 	}
 	for _, a := range c.bootstrap {
 		if err := checkTarget(a); err != nil {
-			return fmt.Errorf("%w: bootstrap address: %w", ErrInvalidOption, err)
+			return invalid("WithBootstrap", "%w", err)
 		}
 	}
 	if c.keepAlive != 0 && c.keepAlive >= c.idleTimeout {
-		return invalid("keep-alive %v must be shorter than the idle timeout %v", c.keepAlive, c.idleTimeout)
+		return invalid("WithKeepAlive", "%v must be shorter than the idle timeout %v", c.keepAlive, c.idleTimeout)
 	}
 	return nil
 }
@@ -125,7 +164,7 @@ func (c *config) validate() error {
 func WithRealm(realm string) Option {
 	return func(c *config) error {
 		if err := security.ValidateRealm(realm); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidOption, err)
+			return invalid("WithRealm", "%w", err)
 		}
 		c.realm = realm
 		return nil
@@ -136,8 +175,8 @@ func WithRealm(realm string) Option {
 // "0.0.0.0:4433"; port 0 picks a free port). The same socket is used to dial.
 func WithListenAddr(addr string) Option {
 	return func(c *config) error {
-		if _, err := net.ResolveUDPAddr("udp", addr); err != nil {
-			return invalid("listen address %q: %v", addr, err)
+		if err := checkListenAddr(addr); err != nil {
+			return invalid("WithListenAddr", "%q: %w", addr, err)
 		}
 		c.listenAddr = addr
 		return nil
@@ -152,7 +191,7 @@ func WithBootstrap(addrs ...string) Option {
 	return func(c *config) error {
 		for _, a := range addrs {
 			if err := checkTarget(a); err != nil {
-				return fmt.Errorf("%w: bootstrap address: %w", ErrInvalidOption, err)
+				return invalid("WithBootstrap", "%w", err)
 			}
 		}
 		c.bootstrap = append(c.bootstrap, addrs...)
@@ -165,7 +204,7 @@ func WithBootstrap(addrs ...string) Option {
 func WithIdentity(id *security.Identity) Option {
 	return func(c *config) error {
 		if id == nil {
-			return invalid("nil identity")
+			return invalid("WithIdentity", "nil identity")
 		}
 		c.identity = id
 		return nil
@@ -178,7 +217,7 @@ func WithIdentity(id *security.Identity) Option {
 func WithIdentityFile(path string) Option {
 	return func(c *config) error {
 		if path == "" {
-			return invalid("empty identity file path")
+			return invalid("WithIdentityFile", "empty path")
 		}
 		c.identityFile = path
 		return nil
@@ -191,7 +230,7 @@ func WithIdentityFile(path string) Option {
 func WithRealmCA(pool *x509.CertPool) Option {
 	return func(c *config) error {
 		if pool == nil {
-			return invalid("nil realm CA pool")
+			return invalid("WithRealmCA", "nil pool")
 		}
 		c.realmCA = pool
 		return nil
@@ -204,7 +243,7 @@ func WithRealmCA(pool *x509.CertPool) Option {
 func WithCertificate(cert tls.Certificate) Option {
 	return func(c *config) error {
 		if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
-			return invalid("certificate needs DER data and a private key")
+			return invalid("WithCertificate", "certificate needs DER data and a private key")
 		}
 		c.certificate = &cert
 		return nil
@@ -216,7 +255,7 @@ func WithCertificate(cert tls.Certificate) Option {
 func WithLogger(l *zap.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return invalid("nil logger")
+			return invalid("WithLogger", "nil logger")
 		}
 		c.logger = l
 		return nil
@@ -233,7 +272,7 @@ func WithLogger(l *zap.Logger) Option {
 func WithAuditLog(w io.Writer) Option {
 	return func(c *config) error {
 		if w == nil {
-			return invalid("nil audit log writer")
+			return invalid("WithAuditLog", "nil writer")
 		}
 		c.auditWriter = w
 		return nil
@@ -252,7 +291,7 @@ func WithAuditLog(w io.Writer) Option {
 func WithACL(acl *security.ACL) Option {
 	return func(c *config) error {
 		if acl == nil {
-			return invalid("nil ACL")
+			return invalid("WithACL", "nil ACL")
 		}
 		c.acl = acl
 		return nil
@@ -284,7 +323,7 @@ func WithMessageSigning(require bool) Option {
 func WithTransport(conn net.PacketConn) Option {
 	return func(c *config) error {
 		if conn == nil {
-			return invalid("nil packet conn")
+			return invalid("WithTransport", "nil packet conn")
 		}
 		c.packetConn = conn
 		return nil
@@ -296,7 +335,7 @@ func WithTransport(conn net.PacketConn) Option {
 func WithIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return invalid("idle timeout must be positive, got %v", d)
+			return invalid("WithIdleTimeout", "%v, want a positive duration", d)
 		}
 		c.idleTimeout = d
 		return nil
@@ -308,7 +347,7 @@ func WithIdleTimeout(d time.Duration) Option {
 func WithKeepAlive(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return invalid("keep-alive period must be positive, got %v", d)
+			return invalid("WithKeepAlive", "%v, want a positive duration", d)
 		}
 		c.keepAlive = d
 		return nil
@@ -320,7 +359,7 @@ func WithKeepAlive(d time.Duration) Option {
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
-			return invalid("handshake timeout must be positive, got %v", d)
+			return invalid("WithHandshakeTimeout", "%v, want a positive duration", d)
 		}
 		c.handshakeTimeout = d
 		return nil
@@ -328,11 +367,13 @@ func WithHandshakeTimeout(d time.Duration) Option {
 }
 
 // WithMaxFrameSize sets the largest frame the node sends or accepts, in
-// bytes. Larger messages fail with ErrMessageTooLarge. Default: 4 MiB.
+// bytes, at least MinMaxFrameSize (64 KiB). Larger messages fail with
+// ErrMessageTooLarge; payloads of Publish and Call must leave room for a
+// few KiB of headers. Default: 4 MiB.
 func WithMaxFrameSize(n int) Option {
 	return func(c *config) error {
-		if n < 1024 {
-			return invalid("max frame size must be at least 1024 bytes, got %d", n)
+		if n < MinMaxFrameSize {
+			return invalid("WithMaxFrameSize", "%d bytes, want at least %d", n, MinMaxFrameSize)
 		}
 		c.maxFrameSize = n
 		return nil
@@ -344,8 +385,8 @@ func WithMaxFrameSize(n int) Option {
 func WithAdvertiseAddrs(addrs ...string) Option {
 	return func(c *config) error {
 		for _, a := range addrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return invalid("advertise address %q: %v", a, err)
+			if err := checkAddr(a); err != nil {
+				return invalid("WithAdvertiseAddrs", "%q: %w", a, err)
 			}
 		}
 		c.advertiseAddrs = append(c.advertiseAddrs, addrs...)
@@ -357,9 +398,13 @@ func WithAdvertiseAddrs(addrs ...string) Option {
 // and timeout, suspicion multipliers, gossip rates, leave timeout, retention
 // of dead members and the node's tags. Zero fields keep the LAN defaults
 // (membership.DefaultConfig: probe every 1 s, 500 ms timeout, suspicion
-// multiplier 4).
+// multiplier 4); negative ones, or a probe timeout not shorter than the
+// probe interval, are invalid (the error also matches ErrInvalidConfig).
 func WithMembershipConfig(cfg MembershipConfig) Option {
 	return func(c *config) error {
+		if err := cfg.Validate(); err != nil {
+			return invalid("WithMembershipConfig", "%w", err)
+		}
 		c.membership = cfg
 		return nil
 	}
@@ -381,7 +426,7 @@ func WithGossipKey(key []byte) Option {
 		switch len(key) {
 		case 16, 24, 32:
 		default:
-			return invalid("gossip key must be 16, 24 or 32 bytes, got %d", len(key))
+			return invalid("WithGossipKey", "%d bytes, want 16, 24 or 32", len(key))
 		}
 		c.gossipKey = slices.Clone(key)
 		return nil
@@ -396,7 +441,7 @@ func WithGossipKey(key []byte) Option {
 func WithTopology(k int) Option {
 	return func(c *config) error {
 		if k < 1 {
-			return invalid("topology degree must be at least 1, got %d", k)
+			return invalid("WithTopology", "degree %d, want at least 1", k)
 		}
 		c.topologyK = k
 		return nil
@@ -412,7 +457,7 @@ func WithDiscovery(sources ...discovery.Source) Option {
 	return func(c *config) error {
 		for _, s := range sources {
 			if s == nil {
-				return invalid("nil discovery source")
+				return invalid("WithDiscovery", "nil source")
 			}
 		}
 		c.discovery = append(c.discovery, sources...)

@@ -54,6 +54,21 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
+func TestMaxFrameSizeWorksFromItsMinimum(t *testing.T) {
+	_, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithMaxFrameSize(2048))
+	require.ErrorIs(t, err, macula.ErrInvalidOption)
+	require.ErrorContains(t, err, "WithMaxFrameSize")
+
+	n, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithMaxFrameSize(macula.MinMaxFrameSize))
+	require.NoError(t, err)
+	defer n.Close()
+	ctx := context.Background()
+	require.NoError(t, n.Publish(ctx, "a.b", make([]byte, macula.MinMaxFrameSize/2)))
+	require.ErrorIs(t, n.Publish(ctx, "a.b", make([]byte, macula.MinMaxFrameSize)), macula.ErrMessageTooLarge)
+	_, err = n.Call(ctx, "a.b", make([]byte, macula.MinMaxFrameSize))
+	require.ErrorIs(t, err, macula.ErrMessageTooLarge)
+}
+
 func TestIdentityFileKeepsTheNodeID(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys", "node.pem")
 	first, err := macula.New(macula.WithListenAddr("127.0.0.1:0"), macula.WithIdentityFile(path))

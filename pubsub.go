@@ -48,17 +48,21 @@ type PublishError = pubsub.PublishError
 // that some subscriber nodes did not acknowledge in time.
 var ErrNotAcknowledged = pubsub.ErrNotAcknowledged
 
-// WithQoS sets the delivery guarantee of a Publish.
+// The options of Publish and Subscribe are package pubsub's, documented
+// there once, with their defaults; an invalid one makes Publish or
+// Subscribe fail, before anything is sent or stored, with an error that
+// names the option and matches ErrInvalidOption.
+
+// WithQoS sets the delivery guarantee of one Publish (default AtMostOnce);
+// see [pubsub.WithQoS].
 func WithQoS(q QoS) PublishOption { return pubsub.WithQoS(q) }
 
-// WithQueueGroup puts a subscription in a queue group: each event goes to
-// one member of the group across the mesh.
+// WithQueueGroup puts a subscription in a queue group; see
+// [pubsub.WithQueueGroup].
 func WithQueueGroup(name string) SubscribeOption { return pubsub.WithQueueGroup(name) }
 
-// WithBuffer sets the capacity of a subscription's queue (default 1024).
-// When it is full, at-most-once events are dropped (see
-// Subscription.Dropped) and at-least-once events are left unacknowledged,
-// so that the publisher resends them.
+// WithBuffer sets the capacity of a subscription's queue (default 1024);
+// see [pubsub.WithBuffer].
 func WithBuffer(n int) SubscribeOption { return pubsub.WithBuffer(n) }
 
 // System topics each node publishes to its own subscribers only; subscribe
@@ -92,8 +96,9 @@ type SystemEvent struct {
 // Publish sends payload on topic to every subscriber in the realm, once
 // per subscriber node, directly. A []byte payload is sent as is, a
 // proto.Message as protobuf, anything else as JSON. Invalid or reserved
-// topics fail with ErrInvalidTopic and payloads over the limit with
-// ErrMessageTooLarge before anything is sent. With WithQoS(AtLeastOnce)
+// topics fail with ErrInvalidTopic, payloads over the limit with
+// ErrMessageTooLarge and invalid options with ErrInvalidOption, before
+// anything is sent. With WithQoS(AtLeastOnce)
 // it returns once every subscriber node known at publish time has
 // acknowledged the event, or a *PublishError naming those that have not
 // when ctx ends.
@@ -114,14 +119,15 @@ func (n *Node) Publish(ctx context.Context, topic string, payload any, opts ...P
 // subscription in the DHT); the subscription lasts until Unsubscribe or
 // Close. Each subscription has its own goroutine and bounded queue, so a
 // slow handler holds up no other. fn's context ends with the
-// subscription.
+// subscription. Invalid patterns fail with ErrInvalidTopic, invalid
+// options with ErrInvalidOption and a nil fn with ErrInvalidHandler.
 func (n *Node) Subscribe(ctx context.Context, pattern string, fn func(context.Context, *Event), opts ...SubscribeOption) (*Subscription, error) {
 	ps := n.pubsub.Load()
 	if ps == nil || n.isClosing() {
 		return nil, ErrClosed
 	}
 	if fn == nil {
-		return nil, fmt.Errorf("%w: subscribe %s", ErrInvalidHandler, pattern)
+		return nil, fmt.Errorf("%w: pattern %q", pubsub.ErrInvalidHandler, pattern)
 	}
 	if err := n.checkLocal(security.ActionSubscribe, pattern); err != nil {
 		return nil, err
@@ -130,11 +136,11 @@ func (n *Node) Subscribe(ctx context.Context, pattern string, fn func(context.Co
 }
 
 // PubSubStats returns the node's pub/sub counters.
-func (n *Node) PubSubStats() pubsub.Stats {
+func (n *Node) PubSubStats() PubSubStats {
 	if ps := n.pubsub.Load(); ps != nil {
 		return ps.Stats()
 	}
-	return pubsub.Stats{}
+	return PubSubStats{}
 }
 
 // startMessaging starts the directory cache and the pub/sub engine on the

@@ -91,9 +91,6 @@ var (
 	// ErrTimeout means a call's deadline passed; it also matches
 	// context.DeadlineExceeded.
 	ErrTimeout = rpc.ErrTimeout
-	// ErrReservedProcedure means a procedure name starting with '_' was
-	// given to Register.
-	ErrReservedProcedure = rpc.ErrReserved
 )
 
 // Errorf returns an error for a handler to return, reaching the caller as
@@ -102,23 +99,43 @@ func Errorf(code ErrorCode, format string, args ...any) error {
 	return rpc.Errorf(code, format, args...)
 }
 
-// WithPolicy sets the load-balancing policy of one call.
+// The options of Call, Cast, CallTo and Register are package rpc's,
+// documented there once, with their defaults; an invalid one makes the
+// call fail, before anything is sent or stored, with an error that names
+// the option and matches ErrInvalidOption.
+
+// WithPolicy sets the load-balancing policy of one call (default
+// LocalFirst); see [rpc.WithPolicy].
 func WithPolicy(p Policy) CallOption { return rpc.WithPolicy(p) }
 
-// Idempotent marks a call as safe to run twice, so that it may be retried
-// on another provider even after one accepted it and was lost.
-func Idempotent() CallOption { return rpc.Idempotent() }
+// WithIdempotent marks one call as safe to run more than once; see
+// [rpc.WithIdempotent].
+func WithIdempotent() CallOption { return rpc.WithIdempotent() }
 
-// WithMaxAttempts bounds how many providers one call tries.
+// Idempotent is the old name of WithIdempotent.
+//
+// Deprecated: use WithIdempotent.
+func Idempotent() CallOption { return rpc.WithIdempotent() }
+
+// WithMaxAttempts bounds how many providers one call tries (default 3);
+// see [rpc.WithMaxAttempts].
 func WithMaxAttempts(n int) CallOption { return rpc.WithMaxAttempts(n) }
 
-// MaxConcurrent bounds how many calls of a registration run at once.
-func MaxConcurrent(n int) RegisterOption { return rpc.MaxConcurrent(n) }
+// WithMaxConcurrent bounds how many calls of a registration run at once
+// (default no limit); see [rpc.WithMaxConcurrent].
+func WithMaxConcurrent(n int) RegisterOption { return rpc.WithMaxConcurrent(n) }
+
+// MaxConcurrent is the old name of WithMaxConcurrent.
+//
+// Deprecated: use WithMaxConcurrent.
+func MaxConcurrent(n int) RegisterOption { return rpc.WithMaxConcurrent(n) }
 
 // Register makes this node a provider of procedure: h serves the calls
 // that reach it until Unregister or Close. ctx bounds Register itself
 // (storing the provider record in the DHT). Invalid names fail with
-// ErrInvalidTopic, reserved ones ('_' first) with ErrReservedProcedure.
+// ErrInvalidProcedure (which matches ErrInvalidTopic), reserved ones ('_'
+// first) with ErrReservedProcedure, a nil h with ErrInvalidHandler and
+// invalid options with ErrInvalidOption.
 func (n *Node) Register(ctx context.Context, procedure string, h Handler, opts ...RegisterOption) (*Registration, error) {
 	r, err := n.rpcFor(security.ActionRegister, procedure)
 	if err != nil {
@@ -132,9 +149,10 @@ func (n *Node) Register(ctx context.Context, procedure string, h Handler, opts .
 // the payload rule. ctx's deadline travels with the call, and cancelling
 // ctx cancels the handler's context on the provider. A provider that
 // cannot be reached or is lost before accepting is skipped for the next;
-// after acceptance only Idempotent calls are retried. Errors: ErrNoProvider
-// (at once) when nobody provides it, ErrTimeout, a *RemoteError from the
-// handler, ErrMessageTooLarge, ErrInvalidTopic.
+// after acceptance only WithIdempotent calls are retried. Errors:
+// ErrNoProvider (at once) when nobody provides it, ErrTimeout, a
+// *RemoteError from the handler, ErrMessageTooLarge, ErrInvalidProcedure,
+// ErrInvalidOption.
 func (n *Node) Call(ctx context.Context, procedure string, args any, opts ...CallOption) (*Reply, error) {
 	r, err := n.rpcFor(security.ActionCall, procedure)
 	if err != nil {
@@ -177,11 +195,11 @@ func (n *Node) rpcFor(action security.Action, procedure string) (*rpc.Service, e
 }
 
 // RPCStats returns the node's RPC counters.
-func (n *Node) RPCStats() rpc.Stats {
+func (n *Node) RPCStats() RPCStats {
 	if r := n.rpc.Load(); r != nil {
 		return r.Stats()
 	}
-	return rpc.Stats{}
+	return RPCStats{}
 }
 
 // startRPC starts the RPC engine on the DHT and the directory.

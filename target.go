@@ -19,26 +19,27 @@ type target struct {
 }
 
 // parseTarget parses "host:port" or "macula://<realm>/<node-id>@host:port".
+// Errors match ErrInvalidAddress, and ErrInvalidURI for a bad URI.
 func parseTarget(s string) (target, error) {
 	if strings.HasPrefix(s, security.URIScheme+"://") {
 		u, err := security.ParseURI(s)
 		if err != nil {
-			return target{}, err
+			return target{}, fmt.Errorf("%w: %w", ErrInvalidAddress, err)
 		}
 		if u.Addr == "" {
-			return target{}, fmt.Errorf("%w: %q has no @host:port to dial", ErrInvalidURI, s)
+			return target{}, fmt.Errorf("%w: %w: %q has no @host:port to dial", ErrInvalidAddress, ErrInvalidURI, s)
 		}
 		return target{hostPort: u.Addr, expected: u.NodeID, realm: u.Realm}, nil
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return target{}, fmt.Errorf("address %q: %w", s, err)
+		return target{}, fmt.Errorf("%w: %w", ErrInvalidAddress, err)
 	}
 	if host == "" {
-		return target{}, fmt.Errorf("address %q: missing host", s)
+		return target{}, fmt.Errorf("%w: %q: missing host", ErrInvalidAddress, s)
 	}
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
-		return target{}, fmt.Errorf("address %q: invalid port", s)
+		return target{}, fmt.Errorf("%w: %q: invalid port", ErrInvalidAddress, s)
 	}
 	return target{hostPort: s}, nil
 }
@@ -49,7 +50,8 @@ func checkTarget(s string) error {
 }
 
 // resolve turns the target's host:port into a UDP address; host names are
-// looked up with ctx.
+// looked up with ctx. A name that does not resolve fails with
+// ErrInvalidAddress, wrapping the resolver's error.
 func (tg target) resolve(ctx context.Context) (*net.UDPAddr, error) {
 	host, port, _ := net.SplitHostPort(tg.hostPort)
 	p, _ := strconv.ParseUint(port, 10, 16)
@@ -58,10 +60,10 @@ func (tg target) resolve(ctx context.Context) (*net.UDPAddr, error) {
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %q: %w", host, err)
+		return nil, fmt.Errorf("%w: resolve %q: %w", ErrInvalidAddress, host, err)
 	}
 	if len(ips) == 0 {
-		return nil, fmt.Errorf("resolve %q: no addresses", host)
+		return nil, fmt.Errorf("%w: resolve %q: no addresses", ErrInvalidAddress, host)
 	}
 	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ips[0].Unmap(), uint16(p))), nil
 }

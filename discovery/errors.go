@@ -1,6 +1,10 @@
 package discovery
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/org/macula/internal/sentinel"
+)
 
 // Sentinel errors returned by this package. They are always wrapped with
 // detail using %w, so test for them with [errors.Is], never by comparing
@@ -14,5 +18,7 @@ var (
 	// ErrInvalidConfig reports a configuration rejected by a constructor of
 	// this package ([MDNS], [Advertise], [DNSSRV], [Consul], [Kubernetes],
 	// [NewRunner]); the wrapping error names the offending field.
-	ErrInvalidConfig = errors.New("macula: invalid discovery config")
+	// It matches macula.ErrInvalidConfig, as every package's config
+	// error does.
+	ErrInvalidConfig = sentinel.Narrow(sentinel.ErrInvalidConfig, "macula: invalid discovery config")
 )

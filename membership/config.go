@@ -123,6 +123,13 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// Validate reports whether c is usable, after zero fields take their
+// defaults: an error wrapping [ErrInvalidConfig] names what is wrong.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // DetectionBound is the longest time, for a mesh of n members, between a
 // member failing silently and every other member marking it dead, if no
 // packets are lost:

@@ -34,7 +34,9 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	for _, c := range bad {
 		_, err := c.withDefaults()
 		require.ErrorIs(t, err, ErrInvalidConfig, "%+v", c)
+		require.ErrorIs(t, c.Validate(), ErrInvalidConfig, "%+v", c)
 	}
+	require.NoError(t, Config{}.Validate())
 }
 
 func TestDetectionBound(t *testing.T) {

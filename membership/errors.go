@@ -1,10 +1,16 @@
 package membership
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/org/macula/internal/sentinel"
+)
 
 var (
 	// ErrInvalidConfig wraps every invalid Config value.
-	ErrInvalidConfig = errors.New("macula: invalid membership config")
+	// It matches macula.ErrInvalidConfig, as every package's config
+	// error does.
+	ErrInvalidConfig = sentinel.Narrow(sentinel.ErrInvalidConfig, "macula: invalid membership config")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("macula: membership closed")
 	// ErrInvalidKey means a gossip key is not a valid AES key (16, 24 or

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/org/macula/internal/codec"
+	"github.com/org/macula/internal/sentinel"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
@@ -35,8 +36,17 @@ var (
 	// at-least-once Publish that some subscriber nodes did not
 	// acknowledge.
 	ErrNotAcknowledged = errors.New("macula: event not acknowledged")
-	// ErrNilHandler is returned by Subscribe for a nil handler.
-	ErrNilHandler = errors.New("macula: nil handler")
+	// ErrInvalidHandler is returned by Subscribe for a nil handler. It
+	// matches macula.ErrInvalidHandler, as rpc's nil-handler error does.
+	ErrInvalidHandler = sentinel.Narrow(sentinel.ErrInvalidHandler, "macula: nil pubsub handler")
+	// ErrNilHandler is the old name of ErrInvalidHandler.
+	//
+	// Deprecated: use ErrInvalidHandler.
+	ErrNilHandler = ErrInvalidHandler
+	// ErrInvalidOption wraps every invalid [PublishOption] or
+	// [SubscribeOption], with the option's name and the cause. It matches
+	// macula.ErrInvalidOption, as every option error does.
+	ErrInvalidOption = sentinel.Narrow(sentinel.ErrInvalidOption, "macula: invalid pubsub option")
 	// ErrBadSignature is reported (Config.OnRefused) for an event whose
 	// signature does not verify; it is protocol.ErrBadSignature.
 	ErrBadSignature = protocol.ErrBadSignature
@@ -47,7 +57,9 @@ var (
 	// publisher other than the node that sent it.
 	ErrForgedPublisher = errors.New("macula: event names another publisher without its signature")
 	// ErrInvalidConfig is wrapped by New's errors.
-	ErrInvalidConfig = errors.New("macula: invalid pubsub config")
+	// It matches macula.ErrInvalidConfig, as every package's config
+	// error does.
+	ErrInvalidConfig = sentinel.Narrow(sentinel.ErrInvalidConfig, "macula: invalid pubsub config")
 )
 
 // PublishError reports the subscriber nodes that did not acknowledge an

@@ -74,8 +74,8 @@ func validTopic(t string) bool { return topic.Validate(t) == nil }
 // Publish sends payload on topic t to every subscriber in the realm. The
 // payload rule: a []byte is sent as is, a proto.Message as protobuf,
 // anything else as JSON. An invalid or reserved topic fails with
-// ErrInvalidTopic and a payload over the limit with ErrMessageTooLarge,
-// before anything is sent. At-most-once, Publish returns once the event is
+// ErrInvalidTopic, a payload over the limit with ErrMessageTooLarge and
+// an invalid option with ErrInvalidOption, before anything is sent. At-most-once, Publish returns once the event is
 // queued for every subscriber node; at-least-once (WithQoS(AtLeastOnce)),
 // once every subscriber node known now has acknowledged it, or with a
 // *PublishError naming those that did not when ctx ends.
@@ -86,7 +86,9 @@ func (svc *Service) Publish(ctx context.Context, t string, payload any, opts ...
 		// it (the options take its address).
 		var o publishOptions
 		for _, f := range opts {
-			f(&o)
+			if err := f(&o); err != nil {
+				return err
+			}
 		}
 		qos = o.qos
 	}

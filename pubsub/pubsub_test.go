@@ -227,6 +227,14 @@ func TestBadInputRefusedBeforeSending(t *testing.T) {
 		}
 		_, err = ps.Subscribe(ctx, "a", func(context.Context, *Event) {}, WithQueueGroup("bad group"))
 		require.ErrorIs(t, err, ErrInvalidTopic)
+		require.ErrorIs(t, err, ErrInvalidOption)
+		for _, n := range []int{0, -1} {
+			_, err = ps.Subscribe(ctx, "a", func(context.Context, *Event) {}, WithBuffer(n))
+			require.ErrorIs(t, err, ErrInvalidOption, "buffer %d", n)
+		}
+		_, err = ps.Subscribe(ctx, "a", nil)
+		require.ErrorIs(t, err, ErrInvalidHandler)
+		require.ErrorIs(t, ps.Publish(ctx, "a.b", "x", WithQoS(QoS(7))), ErrInvalidOption)
 		require.Error(t, ps.Publish(ctx, "a.b", make(chan int)))
 		require.Zero(t, ps.Stats().Published, "nothing was sent")
 	})

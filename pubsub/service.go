@@ -170,26 +170,21 @@ func (svc *Service) Stats() Stats {
 // the moment Subscribe returns until Unsubscribe or Close. ctx bounds
 // the call itself: validating and storing this node's subscription
 // record in the DHT. Patterns starting with '_' see this node's system
-// events and are not stored. An invalid pattern or queue group fails with
-// ErrInvalidTopic.
+// events and are not stored. An invalid pattern fails with
+// ErrInvalidTopic, an invalid option with ErrInvalidOption (a bad queue
+// group name matches both) and a nil fn with ErrInvalidHandler.
 func (svc *Service) Subscribe(ctx context.Context, pattern string, fn Handler, opts ...SubscribeOption) (*Subscription, error) {
 	if fn == nil {
-		return nil, ErrNilHandler
+		return nil, fmt.Errorf("%w: pattern %q", ErrInvalidHandler, pattern)
 	}
 	if err := topic.ValidatePattern(pattern); err != nil {
 		return nil, err
 	}
 	o := subscribeOptions{buffer: svc.cfg.BufferSize}
 	for _, f := range opts {
-		f(&o)
-	}
-	if o.group != "" {
-		if err := topic.Validate(o.group); err != nil {
-			return nil, fmt.Errorf("queue group: %w", err)
+		if err := f(&o); err != nil {
+			return nil, err
 		}
-	}
-	if o.buffer <= 0 {
-		o.buffer = svc.cfg.BufferSize
 	}
 	sctx, cancel := context.WithCancel(svc.ctx)
 	s := &Subscription{

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/org/macula/internal/sentinel"
 )
 
 // Sentinel errors returned by this package. They are always wrapped with
@@ -48,7 +50,9 @@ var (
 	// accepted it and this node is not among the closest to its key.
 	ErrNoPeers = errors.New("macula: no peer stored the record")
 	// ErrInvalidConfig wraps every invalid [Config] field given to [New].
-	ErrInvalidConfig = errors.New("macula: invalid dht config")
+	// It matches macula.ErrInvalidConfig, as every package's config
+	// error does.
+	ErrInvalidConfig = sentinel.Narrow(sentinel.ErrInvalidConfig, "macula: invalid dht config")
 	// ErrClosed is returned by the methods of a closed [DHT]. It also
 	// matches [net.ErrClosed].
 	ErrClosed = fmt.Errorf("macula: dht closed: %w", net.ErrClosed)

@@ -38,7 +38,7 @@ type request struct {
 // and watched) and this node's own handlers, which are called in process.
 // A provider that cannot be reached, refuses the call, or fails before
 // accepting it is skipped for the next, up to MaxAttempts providers; once a
-// provider has accepted, the call moves on only if [Idempotent].
+// provider has accepted, the call moves on only if [WithIdempotent].
 //
 // Errors: [ErrNoProvider] at once when no node provides the procedure; a
 // handler's error as a [*RemoteError]; otherwise a [*CallError] listing the

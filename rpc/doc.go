@@ -42,8 +42,8 @@
 // RpcAccept (unknown procedure, over a concurrency limit, shutting down).
 // A provider that cannot be reached, refuses, or fails before RpcAccept
 // is skipped and the next is tried, up to MaxAttempts; after RpcAccept the
-// handler may have run, so the call moves on only when it is [Idempotent]
-// and otherwise fails with [ErrProviderLost]. Providers that failed are
+// handler may have run, so the call moves on only when it is marked
+// [WithIdempotent], and otherwise fails with [ErrProviderLost]. Providers that failed are
 // tried last for a while ([Config].FailureBackoff).
 //
 // The caller's deadline travels in the call and bounds the handler's

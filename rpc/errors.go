@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/org/macula/internal/codec"
+	"github.com/org/macula/internal/sentinel"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 	"github.com/org/macula/topic"
@@ -31,7 +32,7 @@ var (
 	ErrUnavailable = errors.New("macula: no provider took the call")
 	// ErrProviderLost means the provider accepted the call and then failed
 	// (its connection or stream broke) before answering. The call may have
-	// run; it is retried elsewhere only when marked [Idempotent].
+	// run; it is retried elsewhere only when marked [WithIdempotent].
 	ErrProviderLost = errors.New("macula: provider lost after accepting the call")
 	// ErrTimeout means the call's deadline passed. A call that ran out of
 	// time returns an error matching both ErrTimeout and
@@ -53,15 +54,21 @@ var (
 	// names follow the syntax of topics (see package topic), without
 	// wildcards. It wraps topic.ErrInvalidTopic, so both match.
 	ErrInvalidProcedure = fmt.Errorf("macula: invalid procedure: %w", topic.ErrInvalidTopic)
-	// ErrReserved means a procedure name starts with '_', which is kept for
-	// the mesh's built-in procedures such as [HealthProcedure]; it cannot be
-	// registered.
-	ErrReserved = errors.New("macula: reserved procedure name")
-	// ErrInvalidHandler means Register was given a nil handler.
-	ErrInvalidHandler = errors.New("macula: nil rpc handler")
+	// ErrReservedProcedure means a procedure name starts with '_', which is
+	// kept for the mesh's built-in procedures such as [HealthProcedure]; it
+	// cannot be registered.
+	ErrReservedProcedure = errors.New("macula: reserved procedure name")
+	// ErrReserved is the old name of ErrReservedProcedure.
+	//
+	// Deprecated: use ErrReservedProcedure.
+	ErrReserved = ErrReservedProcedure
+	// ErrInvalidHandler means Register was given a nil handler. It matches
+	// macula.ErrInvalidHandler, as pubsub's nil-handler error does.
+	ErrInvalidHandler = sentinel.Narrow(sentinel.ErrInvalidHandler, "macula: nil rpc handler")
 	// ErrInvalidOption wraps every invalid [CallOption] or
-	// [RegisterOption].
-	ErrInvalidOption = errors.New("macula: invalid rpc option")
+	// [RegisterOption], with the option's name and the cause. It matches
+	// macula.ErrInvalidOption, as every option error does.
+	ErrInvalidOption = sentinel.Narrow(sentinel.ErrInvalidOption, "macula: invalid rpc option")
 	// ErrBadSignature means a provider's result carried a signature that
 	// does not verify; the result is refused. The call was accepted, so
 	// the error also matches ErrProviderLost and the call moves on only
@@ -72,7 +79,9 @@ var (
 	// is protocol.ErrUnsigned.
 	ErrUnsigned = protocol.ErrUnsigned
 	// ErrInvalidConfig wraps every invalid [Config] field given to [New].
-	ErrInvalidConfig = errors.New("macula: invalid rpc config")
+	// It matches macula.ErrInvalidConfig, as every package's config
+	// error does.
+	ErrInvalidConfig = sentinel.Narrow(sentinel.ErrInvalidConfig, "macula: invalid rpc config")
 )
 
 // timeoutError is the type of ErrTimeout: a net.Error that times out.

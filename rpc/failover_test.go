@@ -65,7 +65,7 @@ func killDuringCalls(t *testing.T, crash, idempotent bool) {
 	}
 	var opts []CallOption
 	if idempotent {
-		opts = append(opts, Idempotent())
+		opts = append(opts, WithIdempotent())
 	}
 	type failure struct {
 		n   int
@@ -248,7 +248,7 @@ func TestMaxConcurrent(t *testing.T) {
 			}
 			return "done", nil
 		}
-		m.register(0, "work.one", blocking, MaxConcurrent(1))
+		m.register(0, "work.one", blocking, WithMaxConcurrent(1))
 		ctx := context.Background()
 		caller := m.nodes[2].svc
 		first := make(chan error, 1)
@@ -342,7 +342,7 @@ func TestIdempotentCallSurvivesProviderClose(t *testing.T) {
 		}
 		res := make(chan result, 1)
 		go func() {
-			rep, err := m.nodes[3].svc.Call(context.Background(), "work.wait", nil, WithPolicy(RoundRobin), Idempotent())
+			rep, err := m.nodes[3].svc.Call(context.Background(), "work.wait", nil, WithPolicy(RoundRobin), WithIdempotent())
 			res <- result{rep, err}
 		}()
 		<-started

@@ -1,9 +1,10 @@
 package rpc
 
-import "fmt"
+import "github.com/org/macula/internal/sentinel"
 
 // CallOption adjusts one Call, Cast or CallTo. An invalid option makes the
-// call fail with an error wrapping [ErrInvalidOption].
+// call fail, before anything is sent, with an error wrapping
+// [ErrInvalidOption] that names the option and the cause.
 type CallOption func(*callOptions) error
 
 // callOptions are the settings of one call; defaults come from Config.
@@ -13,12 +14,13 @@ type callOptions struct {
 	idempotent  bool
 }
 
-// WithPolicy chooses the provider of this call by p instead of
-// [Config].Policy.
+// WithPolicy chooses the provider of this call by p ([LocalFirst],
+// [RoundRobin], [Random] or [LeastLatency]) instead of [Config].Policy
+// (default LocalFirst). Any other value is invalid.
 func WithPolicy(p Policy) CallOption {
 	return func(o *callOptions) error {
 		if !p.valid() {
-			return fmt.Errorf("%w: unknown policy %d", ErrInvalidOption, p)
+			return sentinel.Option(ErrInvalidOption, "WithPolicy", "unknown policy %d", p)
 		}
 		o.policy = p
 		return nil
@@ -26,30 +28,36 @@ func WithPolicy(p Policy) CallOption {
 }
 
 // WithMaxAttempts lets this call try up to n providers (n >= 1) instead of
-// [Config].MaxAttempts.
+// [Config].MaxAttempts (default [DefaultMaxAttempts]).
 func WithMaxAttempts(n int) CallOption {
 	return func(o *callOptions) error {
 		if n < 1 {
-			return fmt.Errorf("%w: max attempts %d, want at least 1", ErrInvalidOption, n)
+			return sentinel.Option(ErrInvalidOption, "WithMaxAttempts", "%d attempts, want at least 1", n)
 		}
 		o.maxAttempts = n
 		return nil
 	}
 }
 
-// Idempotent marks the call as safe to run more than once, so that it is
-// retried on another provider even after a provider accepted it and then
-// failed. Without it, such a call fails with [ErrProviderLost], since the
-// handler may have run.
-func Idempotent() CallOption {
+// WithIdempotent marks the call as safe to run more than once, so that it
+// is retried on another provider even after a provider accepted it and
+// then failed. Without it (the default), such a call fails with
+// [ErrProviderLost], since the handler may have run.
+func WithIdempotent() CallOption {
 	return func(o *callOptions) error {
 		o.idempotent = true
 		return nil
 	}
 }
 
+// Idempotent is the old name of WithIdempotent.
+//
+// Deprecated: use WithIdempotent.
+func Idempotent() CallOption { return WithIdempotent() }
+
 // RegisterOption adjusts one Register. An invalid option makes Register
-// fail with an error wrapping [ErrInvalidOption].
+// fail, before anything is stored, with an error wrapping
+// [ErrInvalidOption] that names the option and the cause.
 type RegisterOption func(*registerOptions) error
 
 // registerOptions are the settings of one registration.
@@ -57,16 +65,21 @@ type registerOptions struct {
 	maxConcurrent int
 }
 
-// MaxConcurrent limits the registration to n (n >= 1) invocations running
-// at once. A call beyond the limit is refused before acceptance with
-// protocol.CodeRateLimited, so its caller tries another provider, or
-// another local handler of the same procedure. The default is no limit.
-func MaxConcurrent(n int) RegisterOption {
+// WithMaxConcurrent limits the registration to n (n >= 1) invocations
+// running at once. A call beyond the limit is refused before acceptance
+// with protocol.CodeRateLimited, so its caller tries another provider, or
+// another local handler of the same procedure. Default: no limit.
+func WithMaxConcurrent(n int) RegisterOption {
 	return func(o *registerOptions) error {
 		if n < 1 {
-			return fmt.Errorf("%w: max concurrent %d, want at least 1", ErrInvalidOption, n)
+			return sentinel.Option(ErrInvalidOption, "WithMaxConcurrent", "%d invocations, want at least 1", n)
 		}
 		o.maxConcurrent = n
 		return nil
 	}
 }
+
+// MaxConcurrent is the old name of WithMaxConcurrent.
+//
+// Deprecated: use WithMaxConcurrent.
+func MaxConcurrent(n int) RegisterOption { return WithMaxConcurrent(n) }

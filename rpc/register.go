@@ -16,7 +16,7 @@ import (
 )
 
 // Handler serves calls of a procedure. It runs on its own goroutine, one
-// per call, so handlers run concurrently (see [MaxConcurrent]). ctx
+// per call, so handlers run concurrently (see [WithMaxConcurrent]). ctx
 // carries the caller's deadline and ends when the caller gives up, when
 // the caller's connection is lost, or when the Service closes (for a
 // cast: only when the Service closes). The returned value is the result,
@@ -62,7 +62,7 @@ func (r *Registration) Procedure() string { return r.name }
 // record, and calls that land on this node go to them in turn.
 //
 // The name must be valid ([ErrInvalidProcedure], which matches
-// topic.ErrInvalidTopic too) and must not start with '_' ([ErrReserved]);
+// topic.ErrInvalidTopic too) and must not start with '_' ([ErrReservedProcedure]);
 // h must not be nil ([ErrInvalidHandler]). Other errors are the DHT's
 // (e.g. routing.ErrNoPeers) or ctx's; nothing stays registered then.
 func (s *Service) Register(ctx context.Context, procedure string, h Handler, opts ...RegisterOption) (*Registration, error) {
@@ -70,7 +70,7 @@ func (s *Service) Register(ctx context.Context, procedure string, h Handler, opt
 		return nil, err
 	}
 	if topic.IsReserved(procedure) {
-		return nil, fmt.Errorf("%w: %q", ErrReserved, procedure)
+		return nil, fmt.Errorf("%w: %q", ErrReservedProcedure, procedure)
 	}
 	if h == nil {
 		return nil, fmt.Errorf("%w: procedure %q", ErrInvalidHandler, procedure)

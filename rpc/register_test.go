@@ -97,7 +97,7 @@ func TestLocalCalls(t *testing.T) {
 			close(busy)
 			<-release
 			return "first", nil
-		}, MaxConcurrent(1))
+		}, WithMaxConcurrent(1))
 		require.NoError(t, err)
 		_, err = s.Register(ctx, "svc.limited", func(context.Context, *Invocation) (any, error) { return "second", nil })
 		require.NoError(t, err)

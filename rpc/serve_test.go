@@ -55,11 +55,11 @@ func TestBadInputFromTheAPI(t *testing.T) {
 		// Reserved names, nil handlers, invalid options.
 		for _, name := range []string{HealthProcedure, "_mesh.thing", "_x"} {
 			_, err := svc.Register(ctx, name, addHandler)
-			require.ErrorIs(t, err, ErrReserved, "%q", name)
+			require.ErrorIs(t, err, ErrReservedProcedure, "%q", name)
 		}
 		_, err = svc.Register(ctx, "a.b", nil)
 		require.ErrorIs(t, err, ErrInvalidHandler)
-		_, err = svc.Register(ctx, "a.b", addHandler, MaxConcurrent(0))
+		_, err = svc.Register(ctx, "a.b", addHandler, WithMaxConcurrent(0))
 		require.ErrorIs(t, err, ErrInvalidOption)
 		for _, opt := range []CallOption{WithPolicy(Policy(9)), WithMaxAttempts(0)} {
 			_, err = svc.Call(ctx, "data.echo", nil, opt)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/org/macula/internal/sentinel"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 )
@@ -50,7 +51,9 @@ var (
 	// receiver would take for QUIC (or an empty one).
 	ErrInvalidPacket = errors.New("macula: invalid raw packet")
 	// ErrInvalidConfig wraps every validation error of [Config].
-	ErrInvalidConfig = errors.New("macula: invalid transport config")
+	// It matches macula.ErrInvalidConfig, as every package's config
+	// error does.
+	ErrInvalidConfig = sentinel.Narrow(sentinel.ErrInvalidConfig, "macula: invalid transport config")
 )
 
 // codeOf is the protocol code sent to the peer when we refuse it for err.

@@ -211,7 +211,7 @@ func (t *Transport) Ping(ctx context.Context, id security.NodeID) (time.Duration
 	}
 	pc := t.peers.get(id)
 	if pc == nil {
-		return 0, fmt.Errorf("ping %s: %w", id.Short(), ErrNotConnected)
+		return 0, fmt.Errorf("%w: ping %s", ErrNotConnected, id.Short())
 	}
 	return pc.ping(ctx)
 }

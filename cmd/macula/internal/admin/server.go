@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/org/macula"
-	"github.com/org/macula/rpc"
 )
 
 // Defaults of the server.
@@ -472,7 +471,7 @@ func (s *Server) fail(w http.ResponseWriter, err error, fallback string) {
 func codeOf(err error, fallback string) string {
 	var remote *macula.RemoteError
 	switch {
-	case errors.Is(err, rpc.ErrInvalidProcedure):
+	case errors.Is(err, macula.ErrInvalidProcedure):
 		return CodeInvalidProcedure
 	case errors.Is(err, macula.ErrNoProvider):
 		return CodeNoProvider
@@ -490,7 +489,7 @@ func codeOf(err error, fallback string) string {
 		return CodeNotConnected
 	case errors.Is(err, macula.ErrClosed):
 		return CodeUnavailable
-	case errors.Is(err, macula.ErrInvalidNodeID), errors.Is(err, macula.ErrInvalidURI), errors.Is(err, macula.ErrRealmMismatch):
+	case errors.Is(err, macula.ErrInvalidNodeID), errors.Is(err, macula.ErrInvalidURI), errors.Is(err, macula.ErrInvalidAddress), errors.Is(err, macula.ErrRealmMismatch):
 		return CodeBadRequest
 	case errors.Is(err, macula.ErrInvalidGossipKey):
 		return CodeInvalidKey

@@ -21,7 +21,6 @@ import (
 
 	"github.com/org/macula"
 	"github.com/org/macula/membership"
-	"github.com/org/macula/rpc"
 	"github.com/org/macula/topology"
 )
 
@@ -721,8 +720,9 @@ func TestCodeOf(t *testing.T) {
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), CodeTimeout},
 		{&macula.CallError{Procedure: "a", Err: &macula.RemoteError{Message: "boom"}}, CodeRemoteError},
 		{&macula.CallError{Procedure: "a", Err: macula.ErrUnavailable}, CodeCallFailed},
-		{fmt.Errorf("%w: empty", rpc.ErrInvalidProcedure), CodeInvalidProcedure},
+		{fmt.Errorf("%w: empty", macula.ErrInvalidProcedure), CodeInvalidProcedure},
 		{fmt.Errorf("%w: empty", macula.ErrInvalidTopic), CodeInvalidTopic},
+		{fmt.Errorf("macula: join: %w: \"x\": invalid port", macula.ErrInvalidAddress), CodeBadRequest},
 		{&macula.PublishError{}, CodeNotAcknowledged},
 		{macula.ErrClosed, CodeUnavailable},
 		{fmt.Errorf("use gossip key 0a0b: %w: key not installed", macula.ErrInvalidGossipKey), CodeInvalidKey},
