@@ -75,6 +75,7 @@ func newRealmFixture(t *testing.T, ctx context.Context) *realmFixture {
 		Certificate: &rogueCert, RealmCA: ca.CertPool(),
 	})
 	require.NoError(t, err)
+	require.NoError(t, f.rogue.Start())
 	t.Cleanup(func() { _ = f.rogue.Close() })
 
 	_, err = f.guarded.Subscribe(ctx, "secret.#", func(_ context.Context, ev *macula.Event) {

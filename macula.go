@@ -196,6 +196,12 @@ func New(opts ...Option) (*Node, error) {
 		_ = n.audit.Close()
 		return nil, asOptionError(err)
 	}
+	if err := tr.Start(); err != nil {
+		n.cancel()
+		_ = tr.Close()
+		_ = n.audit.Close()
+		return nil, err
+	}
 	n.tr = tr
 	n.setSelfSubject(cfg.certificate)
 	n.members, err = membership.New(tr, membership.Meta{Addrs: advertise, Version: transport.Software}, cfg.membershipConfig(), log)

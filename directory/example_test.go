@@ -39,6 +39,10 @@ func startDHTNode(realm string) (*dhtNode, error) {
 		_ = conn.Close()
 		return nil, err
 	}
+	if err := tr.Start(); err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
 	d, err := routing.New(routing.Config{
 		Self:     routing.Contact{ID: id.ID(), Addrs: []string{conn.LocalAddr().String()}},
 		Realm:    realm,

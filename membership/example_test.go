@@ -38,6 +38,10 @@ func startMember(realm string) (*member, error) {
 		_ = conn.Close()
 		return nil, err
 	}
+	if err := tr.Start(); err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
 	meta := membership.Meta{Addrs: []string{conn.LocalAddr().String()}, Version: "example"}
 	m, err := membership.New(tr, meta, membership.DefaultConfig(), nil)
 	if err != nil {

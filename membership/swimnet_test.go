@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,22 +203,19 @@ func (sm *swimMesh) start(i int, cfg membership.Config) *swimNode {
 	conn := simnet.NewBlockingSimConn(addr, link)
 	sm.router.AddNode(addr, link)
 	link.Start()
-	// The transport exists before the membership it reports to.
-	var members atomic.Pointer[membership.Membership]
+	// The transport's callbacks reach the membership, which is built
+	// before the transport starts: no callback can run before it exists.
+	var m *membership.Membership
 	tr, err := transport.New(transport.Config{
 		Identity: id, Realm: swimRealm, Conn: conn,
 		// A connected peer this node has not heard of gets a state
 		// exchange, and a peer's shutdown notice marks it leaving.
 		OnPeerChange: func(ev transport.PeerEvent) {
-			if m := members.Load(); m != nil && ev.Connected {
+			if ev.Connected {
 				m.PeerConnected(ev.Peer)
 			}
 		},
-		OnPeerLeaving: func(id security.NodeID) {
-			if m := members.Load(); m != nil {
-				m.PeerLeaving(id)
-			}
-		},
+		OnPeerLeaving: func(id security.NodeID) { m.PeerLeaving(id) },
 	})
 	if err != nil {
 		_ = conn.Close()
@@ -230,13 +226,18 @@ func (sm *swimMesh) start(i int, cfg membership.Config) *swimNode {
 	if sm.trace != nil {
 		log = sm.trace.logger(i)
 	}
-	m, err := membership.New(tr, membership.Meta{Addrs: []string{addr.String()}, Version: transport.Software}, cfg, log)
+	m, err = membership.New(tr, membership.Meta{Addrs: []string{addr.String()}, Version: transport.Software}, cfg, log)
+	if err == nil {
+		err = tr.Start()
+		if err != nil {
+			_ = m.Close()
+		}
+	}
 	if err != nil {
 		_ = tr.Close()
 		_ = link.Close()
 		require.NoError(t, err)
 	}
-	members.Store(m)
 	return &swimNode{index: i, id: id.ID(), addr: addr, link: link, tr: tr, m: m}
 }
 

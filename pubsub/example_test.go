@@ -44,6 +44,10 @@ func startNode(realm string) (*node, error) {
 		_ = conn.Close()
 		return nil, err
 	}
+	if err := tr.Start(); err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
 	d, err := routing.New(routing.Config{
 		Self:     routing.Contact{ID: id.ID(), Addrs: []string{addr}},
 		Realm:    realm,

@@ -84,6 +84,7 @@ func startNode(t testing.TB, conn net.PacketConn, id *security.Identity, mutate 
 	identities.Store(id.ID(), id)
 	tr, err := transport.New(transport.Config{Identity: id, Realm: testRealm, Conn: conn})
 	require.NoError(t, err)
+	require.NoError(t, tr.Start())
 	addrs := []string{conn.LocalAddr().String()}
 	d, err := routing.New(routing.Config{
 		Self:     routing.Contact{ID: id.ID(), Addrs: addrs},

@@ -91,6 +91,7 @@ func startQUICNodes(t testing.TB, conns []net.PacketConn, edit func(*Config)) []
 		require.NoError(t, err)
 		tr, err := transport.New(transport.Config{Identity: id, Realm: "org.example.dht", Conn: conn})
 		require.NoError(t, err)
+		require.NoError(t, tr.Start())
 		cfg := Config{
 			Self:     Contact{ID: id.ID(), Addrs: []string{conn.LocalAddr().String()}},
 			Realm:    "org.example.dht",

@@ -33,6 +33,7 @@ func udpPair(b *testing.B) *Service {
 		addr := conn.LocalAddr().String()
 		tr, err := transport.New(transport.Config{Identity: id, Realm: testRealm, Conn: conn})
 		require.NoError(b, err)
+		require.NoError(b, tr.Start())
 		d, err := routing.New(routing.Config{
 			Self: routing.Contact{ID: id.ID(), Addrs: []string{addr}}, Realm: testRealm,
 			Identity: id, Querier: routing.NewQUICQuerier(tr),

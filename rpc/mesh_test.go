@@ -131,6 +131,7 @@ func newMesh(t *testing.T, n int, mc meshConfig) *testMesh {
 		addr := conns[i].LocalAddr().String()
 		tr, err := transport.New(transport.Config{Identity: id, Realm: testRealm, Conn: conns[i]})
 		require.NoError(t, err)
+		require.NoError(t, tr.Start())
 		d, err := routing.New(routing.Config{
 			Self:     routing.Contact{ID: id.ID(), Addrs: []string{addr}},
 			Realm:    testRealm,

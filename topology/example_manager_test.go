@@ -59,6 +59,11 @@ func ExampleManager() {
 			fmt.Println(err)
 			return
 		}
+		if err := tr.Start(); err != nil {
+			_ = tr.Close()
+			fmt.Println(err)
+			return
+		}
 		trs = append(trs, tr)
 		addrs[id.ID()] = conn.LocalAddr().String()
 		members = append(members, id.ID())

@@ -37,6 +37,7 @@
 //	if err != nil { ... }
 //	defer tr.Close()
 //	tr.Handle(protocol.StreamRPC, func(ctx context.Context, s *transport.Stream) { ... })
+//	if err := tr.Start(); err != nil { ... } // from here on peers can connect
 //	peer, err := tr.Dial(ctx, addr, security.NodeID{})
 //	rtt, err := tr.Ping(ctx, peer.ID)
 package transport

@@ -14,6 +14,9 @@ var (
 	// ErrClosed is returned by every method of a closed Transport. It matches
 	// net.ErrClosed too.
 	ErrClosed = fmt.Errorf("macula: transport closed: %w", net.ErrClosed)
+	// ErrNotStarted is returned by the calls that use the network (Dial,
+	// Connect, WritePacket, ...) before [Transport.Start].
+	ErrNotStarted = errors.New("macula: transport not started")
 	// ErrNotConnected means there is no connection to the requested peer.
 	ErrNotConnected = errors.New("macula: peer not connected")
 	// ErrUnreachable means Connect found no connection to a peer and

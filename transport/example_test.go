@@ -28,6 +28,10 @@ func listen(realm string) (*transport.Transport, error) {
 		_ = conn.Close()
 		return nil, err
 	}
+	if err := tr.Start(); err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
 	return tr, nil
 }
 

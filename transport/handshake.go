@@ -24,8 +24,8 @@ const Software = "macula-go/0.1"
 // connection from the peer wins, Dial returns that peer instead. ctx bounds
 // the dial; HandshakeTimeout bounds it too.
 func (t *Transport) Dial(ctx context.Context, addr net.Addr, expected security.NodeID) (PeerInfo, error) {
-	if t.isClosing() {
-		return PeerInfo{}, ErrClosed
+	if err := t.unusable(); err != nil {
+		return PeerInfo{}, err
 	}
 	if !expected.IsZero() {
 		if pc := t.peers.get(expected); pc != nil {

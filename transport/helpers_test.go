@@ -93,6 +93,7 @@ func newNode(t *testing.T, conn net.PacketConn, mutate ...func(*Config)) *Transp
 	}
 	tr, err := New(cfg)
 	require.NoError(t, err)
+	require.NoError(t, tr.Start())
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
 }

@@ -42,8 +42,8 @@ func (t *Transport) HandlePackets(h PacketHandler) {
 // socket. b[0] must have its two high bits clear, or the receiver would
 // take the packet for QUIC. It does not wait for anything but the socket.
 func (t *Transport) WritePacket(b []byte, addr net.Addr) error {
-	if t.isClosing() {
-		return ErrClosed
+	if err := t.unusable(); err != nil {
+		return err
 	}
 	if len(b) == 0 || b[0]&0xc0 != 0 {
 		return fmt.Errorf("%w: it must start with a byte below 0x40", ErrInvalidPacket)

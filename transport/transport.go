@@ -13,6 +13,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/security"
 )
@@ -24,8 +25,8 @@ import (
 type StreamHandler func(ctx context.Context, s *Stream)
 
 // Transport is a node's QUIC endpoint: one socket, one listener, and at most
-// one verified connection per peer. Create it with New; it is safe for
-// concurrent use.
+// one verified connection per peer. Create it with New, start it with
+// Start and stop it with Close; it is safe for concurrent use.
 type Transport struct {
 	cfg      Config
 	log      *zap.Logger
@@ -49,17 +50,24 @@ type Transport struct {
 	handlers         map[protocol.StreamType]StreamHandler
 	datagramHandlers map[protocol.StreamType]DatagramHandler
 
-	ctx    context.Context
-	cancel context.CancelFunc
+	// life owns every goroutine of the Transport; ctx is its context,
+	// which ends when Close begins.
+	life lifecycle.Group
+	ctx  context.Context
 
-	lifeMu    sync.Mutex // guards closing and wg.Add
-	closing   bool
-	wg        sync.WaitGroup
+	// startMu orders Start with Close: Close reads ln once a Start in
+	// progress has finished.
+	startMu   sync.Mutex
+	started   atomic.Bool
 	closeOnce sync.Once
 }
 
-// New validates cfg, starts listening on cfg.Conn and returns the running
-// Transport. On error cfg.Conn is left open for the caller to close.
+// New validates cfg and returns a Transport that is built but not started:
+// it reads nothing from cfg.Conn, runs no goroutine and calls none of
+// cfg's callbacks until [Transport.Start], so its owner can finish wiring
+// what the callbacks use first. Handlers may be registered before Start.
+// On error cfg.Conn is left open for the caller to close; once New has
+// succeeded, Close closes it (whether or not Start was called).
 func New(cfg Config) (*Transport, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -82,18 +90,37 @@ func New(cfg Config) (*Transport, error) {
 		},
 	}
 	t.cert.Store(cfg.Certificate)
-	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.qt = &quic.Transport{Conn: cfg.Conn}
-	t.ln, err = t.qt.Listen(t.serverTLS(), t.quicConf)
-	if err != nil {
-		t.cancel()
-		_ = t.qt.Close()
-		return nil, fmt.Errorf("macula: listen: %w", err)
+	t.ctx = t.life.Context()
+	return t, nil
+}
+
+// Start starts serving: it listens on the socket, accepts connections
+// (from now on cfg's callbacks may run), reads raw packets and runs the
+// connection manager. Dial, WritePacket and the other calls that use the
+// network fail with [ErrNotStarted] before Start. Start is idempotent; after
+// Close it fails with [ErrClosed]. If it fails, the Transport is unusable:
+// Close it.
+func (t *Transport) Start() error {
+	t.startMu.Lock()
+	defer t.startMu.Unlock()
+	if t.life.Stopping() {
+		return ErrClosed
 	}
+	if t.started.Load() {
+		return nil
+	}
+	qt := &quic.Transport{Conn: t.cfg.Conn}
+	ln, err := qt.Listen(t.serverTLS(), t.quicConf)
+	if err != nil {
+		_ = qt.Close()
+		return fmt.Errorf("macula: listen: %w", err)
+	}
+	t.qt, t.ln = qt, ln
+	t.started.Store(true)
 	t.goFunc(t.acceptLoop)
 	t.startPackets()
 	t.goFunc(t.trimLoop)
-	return t, nil
+	return nil
 }
 
 // ID is this node's ID.
@@ -141,40 +168,45 @@ func (t *Transport) SetCertificate(cert tls.Certificate) error {
 
 // goFunc runs f on a goroutine owned by t, unless t is closing; it reports
 // whether f was started.
-func (t *Transport) goFunc(f func()) bool {
-	t.lifeMu.Lock()
-	defer t.lifeMu.Unlock()
-	if t.closing {
-		return false
-	}
-	t.wg.Go(f)
-	return true
-}
+func (t *Transport) goFunc(f func()) bool { return t.life.Go(f) }
 
 // Close closes every connection with CodeShutdown, stops listening, closes
 // the socket and waits for every goroutine the Transport started. It is
-// idempotent and safe to call concurrently.
+// idempotent and safe to call concurrently, and also releases a Transport
+// that was never started.
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() {
-		t.lifeMu.Lock()
-		t.closing = true
-		t.lifeMu.Unlock()
-		t.cancel()
+		t.life.Stop()
 		for _, pc := range t.peers.closeAll() {
 			pc.closeWith(protocol.CodeShutdown, "node shutting down")
 		}
-		_ = t.ln.Close()
-		_ = t.qt.Close()
+		// A Start in progress finishes first; one that comes later
+		// refuses, since stopping has begun.
+		t.startMu.Lock()
+		ln, qt := t.ln, t.qt
+		t.startMu.Unlock()
+		if ln != nil {
+			_ = ln.Close()
+			_ = qt.Close()
+		}
 		_ = t.cfg.Conn.Close()
-		t.wg.Wait()
+		t.life.Wait()
 	})
 	return nil
 }
 
-func (t *Transport) isClosing() bool {
-	t.lifeMu.Lock()
-	defer t.lifeMu.Unlock()
-	return t.closing
+func (t *Transport) isClosing() bool { return t.life.Stopping() }
+
+// unusable returns the error of a call that needs the network, or nil:
+// ErrClosed once closing, ErrNotStarted before Start.
+func (t *Transport) unusable() error {
+	if t.life.Stopping() {
+		return ErrClosed
+	}
+	if !t.started.Load() {
+		return ErrNotStarted
+	}
+	return nil
 }
 
 // handshakeFailed logs a refused or failed handshake and reports it.
