@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/security"
 )
 
@@ -26,14 +27,13 @@ type DHT struct {
 	limiter  *storeLimiter // nil: no store rate limit
 	refusals refusalCounters
 
-	// ctx ends at Close; every lookup and background goroutine watches it.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// life owns every goroutine of the DHT; ctx is its context, which
+	// ends at Close, and every lookup and background goroutine watches it.
+	life lifecycle.Group
+	ctx  context.Context
 
-	lifeMu  sync.Mutex
+	startMu sync.Mutex
 	started bool
-	closed  bool
 
 	// own holds this node's records, republished until removed.
 	ownMu sync.Mutex
@@ -78,7 +78,7 @@ func New(cfg Config) (*DHT, error) {
 		own:         make(map[Key]*ownRecord),
 		handoffWake: make(chan struct{}, 1),
 	}
-	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.ctx = d.life.Context()
 	return d, nil
 }
 
@@ -101,23 +101,16 @@ func (d *DHT) Realm() string { return d.cfg.Realm }
 //
 // Start is idempotent, and does nothing after Close.
 func (d *DHT) Start() {
-	d.lifeMu.Lock()
-	defer d.lifeMu.Unlock()
-	if d.started || d.closed {
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	if d.started || d.isClosed() {
 		return
 	}
 	d.started = true
-	d.goFunc(d.maintain)
-	d.goFunc(d.runHandoff)
-}
-
-// goFunc runs f on a goroutine Close waits for. Callers hold lifeMu.
-func (d *DHT) goFunc(f func()) {
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		f()
-	}()
+	// A Close racing with Start may refuse either loop; the other then
+	// ends at once with ctx, so a half-started DHT is a closing one.
+	d.life.Go(d.maintain)
+	d.life.Go(d.runHandoff)
 }
 
 // Close stops the background work, ends lookups in flight (they fail with
@@ -126,23 +119,18 @@ func (d *DHT) goFunc(f func()) {
 // [ErrClosed] and the Handle methods refuse every request. Close is
 // idempotent and always returns nil.
 func (d *DHT) Close() error {
-	d.lifeMu.Lock()
-	if d.closed {
-		d.lifeMu.Unlock()
+	if !d.life.Stop() {
+		// Closed already, or closing: wait like the first Close does.
+		d.life.Wait()
 		return nil
 	}
-	d.closed = true
-	d.lifeMu.Unlock()
-	d.cancel()
-	d.wg.Wait()
+	d.life.Wait()
 	d.table.close()
 	return nil
 }
 
 // isClosed reports whether Close was called.
-func (d *DHT) isClosed() bool {
-	return d.ctx.Err() != nil
-}
+func (d *DHT) isClosed() bool { return d.life.Stopping() }
 
 // bind returns a context that ends with ctx or at Close.
 func (d *DHT) bind(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -115,9 +115,9 @@ func (d *DHT) randomKeyAt(cpl int) Key {
 // queueHandoff queues a peer new in the table for runHandoff, once
 // started.
 func (d *DHT) queueHandoff(c Contact) {
-	d.lifeMu.Lock()
+	d.startMu.Lock()
 	started := d.started
-	d.lifeMu.Unlock()
+	d.startMu.Unlock()
 	if !started {
 		return
 	}

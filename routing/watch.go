@@ -221,12 +221,6 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 	ctx, cancel := d.bind(ctx)
 	events := make(chan watchEvent)
 	out := make(chan []*Record, 1)
-	d.lifeMu.Lock()
-	if d.closed {
-		d.lifeMu.Unlock()
-		cancel()
-		return nil, ErrClosed
-	}
 	var sources sync.WaitGroup
 	emit := func(i int, from Contact) func([]*Record) {
 		return func(recs []*Record) {
@@ -236,10 +230,18 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 			}
 		}
 	}
+	// source starts one source of the watch; sources is local to this
+	// watch, so that its merger knows when every source has returned.
+	source := func(f func()) bool {
+		sources.Add(1)
+		if !d.life.Go(func() { defer sources.Done(); f() }) {
+			sources.Done()
+			return false
+		}
+		return true
+	}
 	// Source 0 is this node's own store.
-	sources.Add(1)
-	d.goFunc(func() {
-		defer sources.Done()
+	ok = source(func() {
 		self := d.Self()
 		send := emit(0, self)
 		for ctx.Err() == nil {
@@ -253,19 +255,20 @@ func (d *DHT) Watch(ctx context.Context, key Key) (<-chan []*Record, error) {
 		}
 	})
 	for i, p := range peers {
-		sources.Add(1)
-		d.goFunc(func() {
-			defer sources.Done()
-			d.watchPeer(ctx, wq, p, key, emit(i+1, p))
-		})
+		ok = ok && source(func() { d.watchPeer(ctx, wq, p, key, emit(i+1, p)) })
 	}
-	d.goFunc(func() {
+	ok = ok && d.life.Go(func() {
 		defer close(out)
 		defer cancel()
 		d.mergeWatch(ctx, key, len(peers)+1, events, out)
 		sources.Wait()
 	})
-	d.lifeMu.Unlock()
+	if !ok {
+		// Refused: Close has begun, so ctx (bound to the DHT's) is ending
+		// and the sources that did start return; cancel ends them now.
+		cancel()
+		return nil, ErrClosed
+	}
 	return out, nil
 }
 
