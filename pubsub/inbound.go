@@ -243,13 +243,14 @@ func (svc *Service) sendAck(from, pub security.NodeID, seq uint64) {
 }
 
 func (svc *Service) addInbound(from security.NodeID, in *inStream) bool {
-	svc.inMu.Lock()
-	defer svc.inMu.Unlock()
-	if svc.ctx.Err() != nil {
+	// The stream is served on the transport's goroutine; counting it
+	// lets Close wait until it is no longer read.
+	if !svc.life.Add() {
 		return false
 	}
+	svc.inMu.Lock()
+	defer svc.inMu.Unlock()
 	svc.inbound[from] = in
-	svc.inWG.Add(1)
 	return true
 }
 
@@ -259,5 +260,5 @@ func (svc *Service) removeInbound(from security.NodeID, in *inStream) {
 		delete(svc.inbound, from)
 	}
 	svc.inMu.Unlock()
-	svc.inWG.Done()
+	svc.life.Done()
 }

@@ -81,12 +81,12 @@ func (svc *Service) peer(id security.NodeID, addrs []string) (*peerOut, bool) {
 		}
 		return p, true
 	}
-	if svc.ctx.Err() != nil {
+	p := &peerOut{svc: svc, id: id, kick: make(chan struct{}, 1), addrs: addrs, pending: make(map[uint64]*pendingAck)}
+	// Refused once Close has begun: no sender starts after that.
+	if !svc.life.Go(p.run) {
 		return nil, false
 	}
-	p := &peerOut{svc: svc, id: id, kick: make(chan struct{}, 1), addrs: addrs, pending: make(map[uint64]*pendingAck)}
 	svc.peers[id] = p
-	svc.wg.Go(p.run)
 	return p, true
 }
 
@@ -352,7 +352,7 @@ func (p *peerOut) open(ctx context.Context) (*writer, error) {
 		return nil, err
 	}
 	w := &writer{s: s, done: make(chan struct{})}
-	p.svc.wg.Go(func() {
+	if !p.svc.life.Go(func() {
 		defer close(w.done)
 		var env protocol.Envelope
 		for {
@@ -363,7 +363,11 @@ func (p *peerOut) open(ctx context.Context) (*writer, error) {
 				p.acked(a.GetSeq())
 			}
 		}
-	})
+	}) {
+		// Close has begun: the stream has no ack reader and no future.
+		s.Abort(protocol.CodeShutdown)
+		return nil, ErrClosed
+	}
 	return w, nil
 }
 

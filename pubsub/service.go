@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
@@ -28,12 +29,11 @@ type Service struct {
 	maxPayload int
 	signKey    []byte // Signer's public key, sent with signed events
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // subscription, peer and ack-reader goroutines
-
-	lifeMu sync.Mutex
-	closed bool
+	// life owns the subscription, peer and ack-reader goroutines, and
+	// counts the inbound event streams served on the transport's; ctx is
+	// its context, which ends at Close.
+	life lifecycle.Group
+	ctx  context.Context
 
 	local *registry
 	seen  *dedup
@@ -47,7 +47,6 @@ type Service struct {
 
 	inMu    sync.Mutex
 	inbound map[security.NodeID]*inStream
-	inWG    sync.WaitGroup
 
 	rrMu    sync.Mutex
 	groupRR map[string]*atomic.Uint64
@@ -98,13 +97,10 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	svc := &Service{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		maxPayload: cfg.maxPayload(),
-		ctx:        ctx,
-		cancel:     cancel,
 		local:      newRegistry(),
 		seen:       newDedup(cfg.DedupWindow),
 		peers:      make(map[security.NodeID]*peerOut),
@@ -113,6 +109,7 @@ func New(cfg Config) (*Service, error) {
 		plans:      make(map[string]*topicPlan),
 		interests:  make(map[*routing.Record]*protocol.Interest),
 	}
+	svc.ctx = svc.life.Context()
 	if cfg.Signer != nil {
 		svc.signKey = cfg.Signer.PublicKey()
 	}
@@ -132,18 +129,10 @@ func (svc *Service) MaxPayload() int { return svc.maxPayload }
 // at-least-once publishers resend them to the node's next life), stops
 // the event streams and waits for every goroutine.
 func (svc *Service) Close() error {
-	svc.lifeMu.Lock()
-	if svc.closed {
-		svc.lifeMu.Unlock()
+	if !svc.life.Stop() {
 		return nil
 	}
-	svc.closed = true
-	svc.lifeMu.Unlock()
-	svc.inMu.Lock()
-	svc.cancel()
-	svc.inMu.Unlock()
-	svc.wg.Wait()
-	svc.inWG.Wait()
+	svc.life.Wait()
 	return nil
 }
 
@@ -191,15 +180,15 @@ func (svc *Service) Subscribe(ctx context.Context, pattern string, fn Handler, o
 		svc: svc, id: svc.subID.Add(1), pattern: pattern, group: o.group, fn: fn,
 		queue: make(chan delivery, o.buffer), ctx: sctx, cancel: cancel,
 	}
-	svc.lifeMu.Lock()
-	if svc.closed {
-		svc.lifeMu.Unlock()
+	// The subscription is added before its goroutine starts, so that no
+	// event is missed, and removed again if the start is refused (Close
+	// has begun: nothing is delivered any more).
+	svc.local.add(s)
+	if !svc.life.Go(s.run) {
+		svc.local.remove(s)
 		cancel()
 		return nil, ErrClosed
 	}
-	svc.local.add(s)
-	svc.wg.Go(s.run)
-	svc.lifeMu.Unlock()
 	if topic.IsReserved(pattern) {
 		return s, nil
 	}

@@ -39,7 +39,7 @@ func (s *Service) callLocal(ctx context.Context, req *request) (*Reply, bool, er
 	}
 	inv := &Invocation{Procedure: req.procedure, Args: req.data, ContentType: req.contentType, Caller: s.cfg.Self, Cast: req.cast}
 	if req.cast {
-		if !s.goFunc(func() {
+		if !s.life.Go(func() {
 			defer r.release()
 			s.runCast(r, inv)
 		}) {
@@ -48,21 +48,21 @@ func (s *Service) callLocal(ctx context.Context, req *request) (*Reply, bool, er
 		}
 		return nil, true, nil
 	}
-	if !s.track() {
-		r.release()
-		return nil, false, ErrClosed
-	}
 	hctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
 	done := make(chan localResult, 1) // the handler's goroutine never blocks on it
-	go func() {
-		defer s.wg.Done()
+	if !s.life.Go(func() {
 		defer r.release()
 		defer cancel()
 		defer stop()
 		data, ct, rerr := s.runHandler(hctx, r, inv)
 		done <- localResult{data: data, contentType: ct, err: rerr}
-	}()
+	}) {
+		stop()
+		cancel()
+		r.release()
+		return nil, false, ErrClosed
+	}
 	select {
 	case res := <-done:
 		if res.err != nil {

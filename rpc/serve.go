@@ -190,11 +190,13 @@ func (s *Service) serveCall(ss *serverStream) bool {
 			return false
 		}
 	}
-	if !s.track() {
+	// The call runs on the transport's goroutine; counting it lets Close
+	// wait for its handler.
+	if !s.life.Add() {
 		s.refuse(st, id, protocol.CodeShutdown, "node is shutting down")
 		return false
 	}
-	defer s.wg.Done()
+	defer s.life.Done()
 	r, rerr := s.acquire(name)
 	if rerr != nil {
 		s.refuse(st, id, rerr.Code, rerr.Message)
@@ -213,7 +215,7 @@ func (s *Service) serveCall(ss *serverStream) bool {
 		return false
 	}
 	if inv.Cast {
-		if !s.goFunc(func() {
+		if !s.life.Go(func() {
 			defer r.release()
 			s.runCast(r, inv)
 		}) {

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 )
@@ -24,15 +25,11 @@ type Service struct {
 	stats   counters
 	pool    *streamPool // idle call streams to other nodes
 
-	// ctx is cancelled by Close; handlers' contexts derive from it.
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	// life guards closed and the WaitGroup's Add: work is tracked only
-	// while open, so Close's Wait sees every goroutine.
-	life   sync.RWMutex
-	closed bool
-	wg     sync.WaitGroup
+	// life owns the Service's goroutines and counts the calls it serves
+	// on the transport's; ctx is its context, cancelled by Close, from
+	// which handlers' contexts derive.
+	life lifecycle.Group
+	ctx  context.Context
 
 	mu      sync.RWMutex
 	procs   map[string]*procEntry
@@ -59,18 +56,16 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		started: time.Now(),
 		bal:     newBalancer(cfg.FailureBackoff),
 		pool:    newStreamPool(cfg.StreamIdleTimeout / 2),
-		ctx:     ctx,
-		cancel:  cancel,
 		procs:   make(map[string]*procEntry),
 		decoded: make(map[*routing.Record]*protocol.Provider),
 	}
+	s.ctx = s.life.Context()
 	if cfg.Signer != nil {
 		s.signKey = cfg.Signer.PublicKey()
 	}
@@ -89,50 +84,16 @@ func New(cfg Config) (*Service, error) {
 // take care of a node that goes away. Close is idempotent and always
 // returns nil. A handler must not call Close: Close waits for it.
 func (s *Service) Close() error {
-	s.life.Lock()
-	first := !s.closed
-	s.closed = true
-	s.life.Unlock()
-	if first {
+	if s.life.Stop() {
 		s.cfg.Network.Handle(protocol.StreamRPC, nil)
-		s.cancel()
 		s.pool.close()
 	}
-	s.wg.Wait()
+	s.life.Wait()
 	return nil
 }
 
 // isClosed reports whether Close has begun.
-func (s *Service) isClosed() bool {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	return s.closed
-}
-
-// track counts one piece of work Close waits for; it returns false once
-// Close has begun. Call s.wg.Done when the work ends.
-func (s *Service) track() bool {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.closed {
-		return false
-	}
-	s.wg.Add(1)
-	return true
-}
-
-// goFunc runs f on a goroutine that Close waits for; it returns false, and
-// does not run f, once Close has begun.
-func (s *Service) goFunc(f func()) bool {
-	if !s.track() {
-		return false
-	}
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
-	return true
-}
+func (s *Service) isClosed() bool { return s.life.Stopping() }
 
 // MaxPayload is the largest arguments or result, in bytes, a call may
 // carry: [Config].MaxFrameSize minus [FrameOverhead].

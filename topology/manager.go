@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/security"
 )
 
@@ -89,16 +90,16 @@ type Manager struct {
 	log    *zap.Logger
 	jitter func(time.Duration) time.Duration // the wait after a failure, given the backoff; tests replace it before Start
 
+	// life owns run and the dials; ctx is its context, which ends at
+	// Close.
+	life    lifecycle.Group
 	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 	trigger chan struct{}   // capacity 1: a check is wanted
 	results chan dialResult // finished Connects, read by run
 
 	mu         sync.Mutex
 	neighbours []security.NodeID // replaced, never modified in place
 	started    bool
-	closed     bool
 
 	// peers is the dial state of neighbours (and of former neighbours with
 	// a Connect still in flight); owned by the run goroutine.
@@ -155,17 +156,16 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		cfg:     cfg,
 		log:     cfg.Logger.With(zap.String("component", "topology")),
 		jitter:  equalJitter,
-		ctx:     ctx,
-		cancel:  cancel,
 		trigger: make(chan struct{}, 1),
 		results: make(chan dialResult),
 		peers:   make(map[security.NodeID]*peerState),
-	}, nil
+	}
+	m.ctx = m.life.Context()
+	return m, nil
 }
 
 // equalJitter returns a random wait in [d/2, d].
@@ -180,22 +180,11 @@ func equalJitter(d time.Duration) time.Duration {
 func (m *Manager) Start() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.started || m.closed {
+	if m.started {
 		return
 	}
 	m.started = true
-	m.goFunc(m.run)
-}
-
-// goFunc runs f in a goroutine that Close waits for. It must be called
-// only while Close cannot have finished waiting: with m.mu held and the
-// Manager not closed, or from a goroutine started by goFunc.
-func (m *Manager) goFunc(f func()) {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		f()
-	}()
+	m.life.Go(m.run) // refused after Close, when there is nothing to run
 }
 
 // SetMembers sets the current alive membership (self may or may not be
@@ -230,11 +219,7 @@ func (m *Manager) Neighbours() []security.NodeID {
 // all of its goroutines have exited. Links already up are left alone.
 // Close is idempotent and always returns nil.
 func (m *Manager) Close() error {
-	m.mu.Lock()
-	m.closed = true
-	m.mu.Unlock()
-	m.cancel()
-	m.wg.Wait()
+	m.life.StopAndWait()
 	return nil
 }
 
@@ -326,7 +311,9 @@ func (m *Manager) check(now time.Time) {
 // result to run.
 func (m *Manager) dial(id security.NodeID) {
 	m.log.Debug("connecting to neighbour", zap.Stringer("peer", id))
-	m.goFunc(func() {
+	// Refused only once Close has begun: run is returning too, so the
+	// neighbour's dialing mark no longer matters.
+	m.life.Go(func() {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.DialTimeout)
 		err := m.cfg.Connector.Connect(ctx, id)
 		cancel()
