@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 )
@@ -58,9 +59,10 @@ type Cache struct {
 	cfg Config
 	log *zap.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// life owns one watch goroutine per entry; ctx is its context, which
+	// ends at Close.
+	life lifecycle.Group
+	ctx  context.Context
 
 	mu      sync.Mutex
 	entries map[routing.Key]*entry
@@ -105,15 +107,14 @@ func New(cfg Config) (*Cache, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Cache{
+	c := &Cache{
 		cfg:     cfg,
 		log:     log,
-		ctx:     ctx,
-		cancel:  cancel,
 		entries: make(map[routing.Key]*entry),
 		down:    make(map[security.NodeID]struct{}),
-	}, nil
+	}
+	c.ctx = c.life.Context()
+	return c, nil
 }
 
 // Close stops every watch and waits for their goroutines. It is
@@ -122,8 +123,7 @@ func (c *Cache) Close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	c.cancel()
-	c.wg.Wait()
+	c.life.StopAndWait()
 }
 
 // SetDown hides (down true) or shows again (down false) the records owned
@@ -235,12 +235,18 @@ func (c *Cache) startLocked(key routing.Key) *entry {
 	ctx, cancel := context.WithCancel(c.ctx)
 	e := &entry{key: key, ready: make(chan struct{}), cancel: cancel}
 	c.entries[key] = e
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	if !c.life.Go(func() {
 		defer cancel()
 		c.run(ctx, e)
-	}()
+	}) {
+		// Not while the caller holds mu and saw the Cache open: Close
+		// marks it closed under mu before it stops life. Handled anyway,
+		// as a lookup of a closed Cache.
+		cancel()
+		delete(c.entries, key)
+		e.err = ErrClosed
+		close(e.ready)
+	}
 	return e
 }
 

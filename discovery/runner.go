@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/org/macula/internal/lifecycle"
 )
 
 // Defaults of [RunnerConfig].
@@ -67,11 +69,11 @@ type Runner struct {
 	// jitter scatters a backoff wait; tests replace it.
 	jitter func(time.Duration) time.Duration
 
-	mu      sync.Mutex // guards started, closed and cancel
+	// life owns one polling goroutine per source; its context ends at
+	// Close.
+	life    lifecycle.Group
+	mu      sync.Mutex // guards started
 	started bool
-	closed  bool
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
 
 	cbMu sync.Mutex // serializes calls of onAddrs
 }
@@ -140,18 +142,14 @@ func defaultJitter(d time.Duration) time.Duration {
 func (r *Runner) Start() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.started || r.closed {
+	if r.started {
 		return
 	}
 	r.started = true
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	ctx := r.life.Context()
 	for _, s := range r.sources {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.poll(ctx, s)
-		}()
+		// Refused after Close, which has nothing to wait for then.
+		r.life.Go(func() { r.poll(ctx, s) })
 	}
 }
 
@@ -160,15 +158,7 @@ func (r *Runner) Start() {
 // takes as long as the slowest source needs to return (an mDNS browse ends
 // within its Timeout). It is idempotent and always returns nil.
 func (r *Runner) Close() error {
-	r.mu.Lock()
-	if !r.closed {
-		r.closed = true
-		if r.cancel != nil {
-			r.cancel()
-		}
-	}
-	r.mu.Unlock()
-	r.wg.Wait()
+	r.life.StopAndWait()
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
@@ -50,9 +51,12 @@ type Membership struct {
 	selfAliveInc uint32
 	refutedTo    map[string]time.Time
 
+	// life owns the Membership's goroutines. ctx is separate from life's
+	// context because Close cancels it only after memberlist has shut
+	// down, while it stops new goroutines at once.
+	life   lifecycle.Group
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
 }
 
 // New starts the membership protocol for the node behind nw, advertising
@@ -140,8 +144,8 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 		return nil, fmt.Errorf("macula: start membership: %w", err)
 	}
 	m.list = list
-	m.wg.Go(m.reconnectLoop)
-	m.wg.Go(m.suspicionLoop)
+	m.life.Go(m.reconnectLoop)
+	m.life.Go(m.suspicionLoop)
 	return m, nil
 }
 
@@ -204,15 +208,14 @@ func (m *Membership) PeerConnected(from transport.PeerInfo) {
 		return
 	}
 	m.syncing[from.ID] = time.Now()
-	m.wg.Add(1)
 	m.mu.Unlock()
-	go func() {
-		defer m.wg.Done()
+	// Refused only once Close has begun, when no exchange is wanted.
+	m.life.Go(func() {
 		addr := from.RemoteAddr.String()
 		if _, err := m.list.Join([]string{from.ID.String() + "/" + addr}); err != nil {
 			m.log.Debug("state exchange with an unknown peer failed", zap.Stringer("peer", from.ID), zap.Error(err))
 		}
-	}()
+	})
 }
 
 // refusedFrom runs for a gossip packet that did not open. If it came from
@@ -236,14 +239,12 @@ func (m *Membership) refusedFrom(from net.Addr) {
 		return
 	}
 	m.syncing[target] = time.Now()
-	m.wg.Add(1)
 	m.mu.Unlock()
-	go func() {
-		defer m.wg.Done()
+	m.life.Go(func() {
 		if _, err := m.list.Join([]string{target.String() + "/" + addr}); err != nil {
 			m.log.Debug("keyring exchange with a member failed", zap.Stringer("member", target), zap.Error(err))
 		}
-	}()
+	})
 }
 
 // Keyring returns this node's gossip keyring.
@@ -495,6 +496,7 @@ func (m *Membership) Close() error {
 	}
 	m.closed = true
 	m.mu.Unlock()
+	m.life.Stop()
 	// memberlist does not stop a probe in flight on Shutdown: that
 	// goroutine ends when the probe's ack arrives or its timer fires, up
 	// to the probe interval scaled by the health score later. So the
@@ -510,7 +512,7 @@ func (m *Membership) Close() error {
 		// An ack was not taken in time: its probe waits for its timer.
 		time.Sleep(time.Until(since.Add(probeWindow)))
 	}
-	m.wg.Wait()
+	m.life.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("macula: membership shutdown: %w", err)
 	}

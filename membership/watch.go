@@ -47,10 +47,8 @@ func (m *Membership) Watch(ctx context.Context) <-chan Event {
 		return out
 	}
 	m.watchers[w] = struct{}{}
-	m.wg.Add(1)
 	m.mu.Unlock()
-	go func() {
-		defer m.wg.Done()
+	if !m.life.Go(func() {
 		defer close(out)
 		defer func() {
 			m.mu.Lock()
@@ -77,6 +75,12 @@ func (m *Membership) Watch(ctx context.Context) <-chan Event {
 				return
 			}
 		}
-	}()
+	}) {
+		// Close has begun since the check above: the watch ends at once.
+		m.mu.Lock()
+		delete(m.watchers, w)
+		m.mu.Unlock()
+		close(out)
+	}
 	return out
 }
