@@ -49,9 +49,5 @@ type AbuseStats struct {
 // AbuseStats returns the node's counts of refused streams, frames and DHT
 // records.
 func (n *Node) AbuseStats() AbuseStats {
-	s := AbuseStats{Limits: n.tr.LimitStats()}
-	if d := n.dht.Load(); d != nil {
-		s.Records = d.Stats().Refused
-	}
-	return s
+	return AbuseStats{Limits: n.tr.LimitStats(), Records: n.dht.Stats().Refused}
 }

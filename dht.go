@@ -10,10 +10,10 @@ import (
 // addresses it can be dialed at.
 type Route = routing.Contact
 
-// startRouting starts the node's DHT, answers peers' DHT queries, and keeps
-// the routing table fed from membership: joins and updates add a member,
-// failures and departures remove it.
-func (n *Node) startRouting() error {
+// buildRouting builds the node's DHT and registers its handler of peers'
+// DHT queries (answered from the moment the transport starts; the DHT
+// needs no Start for that).
+func (n *Node) buildRouting() error {
 	cfg := routing.Config{
 		Self:            routing.Contact{ID: n.ID(), Addrs: n.advertise},
 		Realm:           n.cfg.realm,
@@ -30,8 +30,17 @@ func (n *Node) startRouting() error {
 	if err != nil {
 		return fmt.Errorf("macula: start DHT: %w", err)
 	}
-	n.dht.Store(d)
+	n.dht = d
 	routing.Serve(n.tr, d, n.log)
+	n.parts.add("routing", n.startRouting, d.Close)
+	return nil
+}
+
+// startRouting starts the DHT's background work and keeps its routing
+// table fed from membership: joins and updates add a member, failures and
+// departures remove it.
+func (n *Node) startRouting() error {
+	d := n.dht
 	d.Start()
 	events := n.members.Watch(n.ctx)
 	n.goFunc(func() {
@@ -60,11 +69,4 @@ func (n *Node) startRouting() error {
 }
 
 // Routes returns the node's DHT routing table, for tools such as the CLI.
-func (n *Node) Routes() []Route { return n.dht.Load().Routes() }
-
-// closeRouting stops the DHT (its republish and refresh loops).
-func (n *Node) closeRouting() {
-	if d := n.dht.Load(); d != nil {
-		_ = d.Close()
-	}
-}
+func (n *Node) Routes() []Route { return n.dht.Routes() }

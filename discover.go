@@ -17,9 +17,9 @@ type mdnsOptions struct {
 	iface string
 }
 
-// startDiscovery starts the discovery sources and, with WithMDNS, the mDNS
-// advertiser for this node.
-func (n *Node) startDiscovery() error {
+// buildDiscovery builds the discovery runner over the sources and, with
+// WithMDNS, prepares the mDNS advertiser, which starts with the runner.
+func (n *Node) buildDiscovery() error {
 	sources := append([]discovery.Source(nil), n.cfg.discovery...)
 	if n.cfg.mdns != nil {
 		var ifc *net.Interface
@@ -38,13 +38,24 @@ func (n *Node) startDiscovery() error {
 		if !ap.Addr().IsUnspecified() {
 			ips = []net.IP{net.IP(ap.Addr().AsSlice())}
 		}
-		adv, err := discovery.Advertise(discovery.AdvertiseConfig{
+		// The advertiser answers queries from the moment it exists, so it
+		// is made when the node starts, not here.
+		advCfg := discovery.AdvertiseConfig{
 			Realm: n.cfg.realm, NodeID: n.ID(), Port: int(ap.Port()), IPs: ips, Interface: ifc,
-		})
-		if err != nil {
-			return fmt.Errorf("macula: mDNS advertise: %w", err)
 		}
-		n.mdnsAdvertiser = adv
+		n.parts.add("mDNS advertiser", func() error {
+			adv, err := discovery.Advertise(advCfg)
+			if err != nil {
+				return fmt.Errorf("macula: mDNS advertise: %w", err)
+			}
+			n.mdnsAdvertiser = adv
+			return nil
+		}, func() error {
+			if n.mdnsAdvertiser != nil {
+				_ = n.mdnsAdvertiser.Close()
+			}
+			return nil
+		})
 		src, err := discovery.MDNS(discovery.MDNSConfig{Realm: n.cfg.realm, Interface: ifc})
 		if err != nil {
 			return invalid("WithMDNS", "%w", err)
@@ -63,7 +74,7 @@ func (n *Node) startDiscovery() error {
 		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	n.discoveryRunner = runner
-	runner.Start()
+	n.parts.add("discovery", func() error { runner.Start(); return nil }, runner.Close)
 	return nil
 }
 
@@ -122,14 +133,4 @@ func (n *Node) isSelfOrConnected(addr string) bool {
 	}
 	_, ok := n.tr.PeerByAddr(tg.hostPort)
 	return ok
-}
-
-// closeDiscovery stops the discovery runner and the mDNS advertiser.
-func (n *Node) closeDiscovery() {
-	if n.discoveryRunner != nil {
-		_ = n.discoveryRunner.Close()
-	}
-	if n.mdnsAdvertiser != nil {
-		_ = n.mdnsAdvertiser.Close()
-	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/org/macula/directory"
 	"github.com/org/macula/discovery"
+	"github.com/org/macula/internal/lifecycle"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/pubsub"
 	"github.com/org/macula/routing"
@@ -79,35 +80,44 @@ func ParseNodeID(s string) (NodeID, error) { return security.ParseNodeID(s) }
 // Node is one member of a Macula mesh. Create it with New and stop it with
 // Close. All methods are safe for concurrent use.
 type Node struct {
-	cfg      *config
-	identity *security.Identity
-	tr       *transport.Transport
-	members  *membership.Membership
-	// membersRef holds members for transport callbacks, which may run
-	// while New is still building the node.
-	membersRef atomic.Pointer[membership.Membership]
-	dht        atomic.Pointer[routing.DHT] // set once started; callbacks may run before
-	topo       atomic.Pointer[topology.Manager]
-	pubsub     atomic.Pointer[pubsub.Service] // set once started
-	rpc        atomic.Pointer[rpc.Service]    // set once started
-	dir        *directory.Cache
-	log        *zap.Logger
-	advertise  []string
-	audit      *security.Auditor                // nil without WithAuditLog: a no-op
-	recordLog  auditThrottle                    // paces the audit of refused DHT records
-	self       atomic.Pointer[security.Subject] // this node to its own ACL
+	cfg       *config
+	identity  *security.Identity
+	log       *zap.Logger
+	advertise []string
 
-	discoveryRunner   *discovery.Runner
-	mdnsAdvertiser    *discovery.Advertiser
+	// The subsystems. New sets every one before it starts any, so the
+	// callbacks that reach them (which run only once the transport has
+	// started) always find them.
+	tr      *transport.Transport
+	members *membership.Membership
+	dht     *routing.DHT
+	dir     *directory.Cache
+	pubsub  *pubsub.Service
+	rpc     *rpc.Service
+	topo    *topology.Manager
+	// discoveryRunner and mdnsAdvertiser are nil without WithDiscovery
+	// and WithMDNS; mdnsAdvertiser is set when it starts.
+	discoveryRunner *discovery.Runner
+	mdnsAdvertiser  *discovery.Advertiser
+
+	audit     *security.Auditor                // nil without WithAuditLog: a no-op
+	recordLog auditThrottle                    // paces the audit of refused DHT records
+	self      atomic.Pointer[security.Subject] // this node to its own ACL; replaced by SetCertificate
+
 	dialingDiscovered dialing
 
-	ctx    context.Context // ends when Close starts
-	cancel context.CancelFunc
-
-	lifeMu    sync.Mutex
-	closing   bool
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	// parts are the subsystems in dependency order (see New); the one
+	// teardown path stops them in reverse.
+	parts parts
+	// life owns the node's own goroutines: background dials and the
+	// loops that feed membership changes to the other parts. ctx is its
+	// context, which ends when Close starts.
+	life lifecycle.Group
+	ctx  context.Context
+	// leaveGracefully makes membership's stop announce the shutdown and
+	// leave first: set by Close, not by a New that failed.
+	leaveGracefully atomic.Bool
+	closeOnce       sync.Once
 }
 
 // New creates a node, binds its socket, starts serving, and starts joining the
@@ -135,7 +145,7 @@ type Node struct {
 // Invalid options fail with an error that names the option and wraps
 // ErrInvalidOption and the cause; so does a part of the node that refuses
 // the configuration the options gave it (that error also matches
-// ErrInvalidConfig).
+// ErrInvalidConfig). A New that fails has released everything it took.
 func New(opts ...Option) (*Node, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -158,32 +168,55 @@ func New(opts ...Option) (*Node, error) {
 			return nil, fmt.Errorf("macula: bind %s: %w", cfg.listenAddr, err)
 		}
 	}
-	keepAlive := cfg.keepAlive
-	if keepAlive == 0 {
-		keepAlive = cfg.idleTimeout / 3
-	}
 	advertise := cfg.advertiseAddrs
 	if len(advertise) == 0 {
 		advertise = []string{defaultAdvertiseAddr(conn.LocalAddr())}
 	}
 	n := &Node{cfg: cfg, identity: id, log: log, advertise: advertise}
+	n.ctx = n.life.Context()
+	n.dialingDiscovered.addrs = make(map[string]bool)
+	if err := n.build(conn); err != nil {
+		_ = n.teardown()
+		return nil, asOptionError(err)
+	}
+	if err := n.parts.startAll(log); err != nil {
+		_ = n.teardown()
+		return nil, asOptionError(err)
+	}
+	if cfg.realmCA == nil {
+		log.Warn("dev mode: no realm CA configured, any node with a self-signed certificate may join the realm")
+	}
+	log.Info("node started", zap.Stringer("id", id.ID()), zap.Stringer("addr", n.tr.Addr()))
+	return n, nil
+}
+
+// build builds every part of the node, in dependency order, into n.parts.
+// Nothing runs yet, with one exception: membership runs memberlist from
+// the moment it is built, but it can reach no one before the transport
+// starts. conn belongs to the transport once built (closed here if the
+// transport cannot be built).
+func (n *Node) build(conn net.PacketConn) error {
+	cfg := n.cfg
 	if cfg.auditWriter != nil {
 		n.audit = security.NewAuditor(security.AuditConfig{Writer: cfg.auditWriter})
 	}
-	n.dialingDiscovered.addrs = make(map[string]bool)
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.parts.add("audit log", nil, n.audit.Close)
+	keepAlive := cfg.keepAlive
+	if keepAlive == 0 {
+		keepAlive = cfg.idleTimeout / 3
+	}
 	tr, err := transport.New(transport.Config{
-		Identity:           id,
+		Identity:           n.identity,
 		Realm:              cfg.realm,
 		Conn:               conn,
 		Certificate:        cfg.certificate,
 		RealmCA:            cfg.realmCA,
-		AdvertiseAddrs:     advertise,
+		AdvertiseAddrs:     n.advertise,
 		IdleTimeout:        cfg.idleTimeout,
 		KeepAlivePeriod:    keepAlive,
 		HandshakeTimeout:   cfg.handshakeTimeout,
 		MaxFrameSize:       cfg.maxFrameSize,
-		Logger:             log,
+		Logger:             n.log,
 		OnPeerChange:       n.onPeerChange,
 		OnPeerLeaving:      n.onPeerLeaving,
 		OnHandshakeFailure: n.audit.HandshakeFailure,
@@ -191,51 +224,46 @@ func New(opts ...Option) (*Node, error) {
 		OnViolation:        n.auditViolation,
 	})
 	if err != nil {
-		n.cancel()
 		_ = conn.Close()
-		_ = n.audit.Close()
-		return nil, asOptionError(err)
-	}
-	if err := tr.Start(); err != nil {
-		n.cancel()
-		_ = tr.Close()
-		_ = n.audit.Close()
-		return nil, err
+		return err
 	}
 	n.tr = tr
+	n.parts.add("transport", tr.Start, tr.Close)
 	n.setSelfSubject(cfg.certificate)
-	n.members, err = membership.New(tr, membership.Meta{Addrs: advertise, Version: transport.Software}, cfg.membershipConfig(), log)
-	n.membersRef.Store(n.members)
+	n.members, err = membership.New(tr, membership.Meta{Addrs: n.advertise, Version: transport.Software}, cfg.membershipConfig(), n.log)
 	if err != nil {
-		n.cancel()
-		_ = tr.Close()
-		_ = n.audit.Close()
-		return nil, asOptionError(err)
+		return err
 	}
-	if err := n.startRouting(); err != nil {
-		n.shutdown()
-		return nil, asOptionError(err)
+	n.parts.add("membership", nil, n.stopMembership)
+	for _, b := range []func() error{n.buildRouting, n.buildMessaging, n.buildTopology, n.buildDiscovery} {
+		if err := b(); err != nil {
+			return err
+		}
 	}
-	if err := n.startMessaging(); err != nil {
-		n.shutdown()
-		return nil, asOptionError(err)
-	}
-	if err := n.startTopology(); err != nil {
-		n.shutdown()
-		return nil, asOptionError(err)
-	}
-	if err := n.startDiscovery(); err != nil {
-		n.shutdown()
-		return nil, asOptionError(err)
-	}
-	if cfg.realmCA == nil {
-		log.Warn("dev mode: no realm CA configured, any node with a self-signed certificate may join the realm")
-	}
-	log.Info("node started", zap.Stringer("id", id.ID()), zap.Stringer("addr", tr.Addr()))
-	for _, addr := range cfg.bootstrap {
+	n.parts.add("bootstrap", n.startBootstrap, nil)
+	return nil
+}
+
+// startBootstrap starts one background dial per WithBootstrap address.
+func (n *Node) startBootstrap() error {
+	for _, addr := range n.cfg.bootstrap {
 		n.goFunc(func() { n.bootstrap(addr) })
 	}
-	return n, nil
+	return nil
+}
+
+// stopMembership leaves the realm when Close asked for it, then stops
+// membership. The transport announces the shutdown to connected peers on
+// the reliable control stream first, before memberlist's (gossiped) leave
+// message, so they record "left" whatever order the gossip arrives in.
+func (n *Node) stopMembership() error {
+	if n.leaveGracefully.Load() {
+		n.tr.AnnounceShutdown()
+		if err := n.members.Leave(); err != nil {
+			n.log.Debug("graceful leave incomplete", zap.Error(err))
+		}
+	}
+	return n.members.Close()
 }
 
 // loadIdentity picks the identity: given, from a file, from the
@@ -415,21 +443,9 @@ func (n *Node) bootstrap(addr string) {
 }
 
 // goFunc runs f on a goroutine owned by the node unless it is closing.
-func (n *Node) goFunc(f func()) bool {
-	n.lifeMu.Lock()
-	defer n.lifeMu.Unlock()
-	if n.closing {
-		return false
-	}
-	n.wg.Go(f)
-	return true
-}
+func (n *Node) goFunc(f func()) bool { return n.life.Go(f) }
 
-func (n *Node) isClosing() bool {
-	n.lifeMu.Lock()
-	defer n.lifeMu.Unlock()
-	return n.closing
-}
+func (n *Node) isClosing() bool { return n.life.Stopping() }
 
 // Members returns every member of the realm this node knows of, itself
 // included: alive and suspect members, and dead or left ones for a while
@@ -452,41 +468,22 @@ func (n *Node) WatchMembers(ctx context.Context) <-chan MemberEvent { return n.m
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
-		// Stop what dials peers or changes membership metadata first. Then
-		// tell connected peers on the reliable control stream that this is
-		// a graceful shutdown, before memberlist's (gossiped) leave message,
-		// so they record "left" whatever order the gossip arrives in.
-		n.stopActivity()
-		n.tr.AnnounceShutdown()
-		if lerr := n.members.Leave(); lerr != nil {
-			n.log.Debug("graceful leave incomplete", zap.Error(lerr))
-		}
-		err = n.shutdown()
+		n.leaveGracefully.Store(true)
+		err = n.teardown()
 		n.log.Info("node closed")
 	})
 	return err
 }
 
-// stopActivity stops everything that dials peers or changes membership
-// metadata: background dials, discovery and the overlay. It is idempotent.
-func (n *Node) stopActivity() {
-	n.lifeMu.Lock()
-	n.closing = true
-	n.lifeMu.Unlock()
-	n.cancel()
-	n.closeDiscovery()
-	if topo := n.topo.Load(); topo != nil {
-		_ = topo.Close()
-	}
-	n.closeMessaging()
-	n.closeRouting()
-}
-
-// shutdown stops every part of the node, the transport last, and waits for
-// all of the node's goroutines.
-func (n *Node) shutdown() error {
-	n.stopActivity()
-	err := errors.Join(n.members.Close(), n.tr.Close(), n.audit.Close())
-	n.wg.Wait()
+// teardown is the one way a node stops, after Close or a New that failed:
+// the node's own goroutines are told to stop (no new one starts, and ctx
+// ends), the parts stop in reverse order of start (so what dials peers or
+// changes membership metadata, discovery and the overlay, stops first and
+// the transport last), and then it waits for the node's goroutines, which
+// may be in a call on a part until that part has stopped.
+func (n *Node) teardown() error {
+	n.life.Stop()
+	err := n.parts.stopAll(n.log)
+	n.life.Wait()
 	return err
 }

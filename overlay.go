@@ -63,9 +63,8 @@ func (c *connector) Connected(id security.NodeID) bool {
 	return ok
 }
 
-// startTopology starts the overlay manager, fed by membership changes and
-// connection losses, and the goroutine that publishes this node's links.
-func (n *Node) startTopology() error {
+// buildTopology builds the overlay manager.
+func (n *Node) buildTopology() error {
 	topo, err := topology.New(topology.Config{
 		Self:      n.ID(),
 		K:         n.cfg.topologyK,
@@ -75,7 +74,15 @@ func (n *Node) startTopology() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
-	n.topo.Store(topo)
+	n.topo = topo
+	n.parts.add("topology", n.startTopology, topo.Close)
+	return nil
+}
+
+// startTopology starts the overlay manager, fed by membership changes and
+// connection losses, and the goroutine that publishes this node's links.
+func (n *Node) startTopology() error {
+	topo := n.topo
 	topo.Start()
 	events := n.members.Watch(n.ctx)
 	n.goFunc(func() {
@@ -127,29 +134,18 @@ func (n *Node) protectLinks(old, links []security.NodeID) []security.NodeID {
 func (n *Node) onPeerChange(ev transport.PeerEvent) {
 	n.peerChanged(ev)
 	if ev.Connected {
-		if m := n.membersRef.Load(); m != nil {
-			m.PeerConnected(ev.Peer)
-		}
-		if d := n.dht.Load(); d != nil {
-			d.AddPeer(routing.Contact{ID: ev.Peer.ID, Addrs: ev.Peer.AdvertisedAddrs})
-		}
+		n.members.PeerConnected(ev.Peer)
+		n.dht.AddPeer(routing.Contact{ID: ev.Peer.ID, Addrs: ev.Peer.AdvertisedAddrs})
 		return
 	}
 	if code, byPeer := transport.ClosedByPeer(ev.Err); byPeer && code == protocol.CodeShutdown {
 		n.onPeerLeaving(ev.Peer.ID)
 	}
-	if topo := n.topo.Load(); topo != nil {
-		topo.PeerDown(ev.Peer.ID)
-	}
+	n.topo.PeerDown(ev.Peer.ID)
 }
 
-// onPeerLeaving records a peer's graceful-shutdown notice. It may run
-// before the node's membership exists (a connection during New).
-func (n *Node) onPeerLeaving(id security.NodeID) {
-	if m := n.membersRef.Load(); m != nil {
-		m.PeerLeaving(id)
-	}
-}
+// onPeerLeaving records a peer's graceful-shutdown notice.
+func (n *Node) onPeerLeaving(id security.NodeID) { n.members.PeerLeaving(id) }
 
 // aliveIDs are the IDs of the alive members, this node included. Suspect
 // members count: most suspicions are refuted within a second, and
@@ -166,12 +162,8 @@ func (n *Node) aliveIDs() []security.NodeID {
 
 // currentLinks are the overlay neighbours this node is connected to.
 func (n *Node) currentLinks() []security.NodeID {
-	topo := n.topo.Load()
-	if topo == nil {
-		return nil
-	}
 	var links []security.NodeID
-	for _, id := range topo.Neighbours() {
+	for _, id := range n.topo.Neighbours() {
 		if _, ok := n.tr.Peer(id); ok {
 			links = append(links, id)
 		}

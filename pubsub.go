@@ -103,14 +103,13 @@ type SystemEvent struct {
 // acknowledged the event, or a *PublishError naming those that have not
 // when ctx ends.
 func (n *Node) Publish(ctx context.Context, topic string, payload any, opts ...PublishOption) error {
-	ps := n.pubsub.Load()
-	if ps == nil || n.isClosing() {
+	if n.isClosing() {
 		return ErrClosed
 	}
 	if err := n.checkLocal(security.ActionPublish, topic); err != nil {
 		return err
 	}
-	return ps.Publish(ctx, topic, payload, opts...)
+	return n.pubsub.Publish(ctx, topic, payload, opts...)
 }
 
 // Subscribe calls fn for every event published in the realm on a topic
@@ -122,8 +121,7 @@ func (n *Node) Publish(ctx context.Context, topic string, payload any, opts ...P
 // subscription. Invalid patterns fail with ErrInvalidTopic, invalid
 // options with ErrInvalidOption and a nil fn with ErrInvalidHandler.
 func (n *Node) Subscribe(ctx context.Context, pattern string, fn func(context.Context, *Event), opts ...SubscribeOption) (*Subscription, error) {
-	ps := n.pubsub.Load()
-	if ps == nil || n.isClosing() {
+	if n.isClosing() {
 		return nil, ErrClosed
 	}
 	if fn == nil {
@@ -132,27 +130,25 @@ func (n *Node) Subscribe(ctx context.Context, pattern string, fn func(context.Co
 	if err := n.checkLocal(security.ActionSubscribe, pattern); err != nil {
 		return nil, err
 	}
-	return ps.Subscribe(ctx, pattern, fn, opts...)
+	return n.pubsub.Subscribe(ctx, pattern, fn, opts...)
 }
 
 // PubSubStats returns the node's pub/sub counters.
 func (n *Node) PubSubStats() PubSubStats {
-	if ps := n.pubsub.Load(); ps != nil {
-		return ps.Stats()
-	}
-	return PubSubStats{}
+	return n.pubsub.Stats()
 }
 
-// startMessaging starts the directory cache and the pub/sub engine on the
-// DHT, and follows membership to hide the records of departed members
-// and publish the system events.
-func (n *Node) startMessaging() error {
-	d := n.dht.Load()
+// buildMessaging builds the directory cache, the pub/sub engine and the
+// RPC engine on the DHT. Pub/sub and RPC serve the streams the transport
+// hands them from the moment it starts, and need no start of their own.
+func (n *Node) buildMessaging() error {
+	d := n.dht
 	dir, err := directory.New(directory.Config{Source: d, Logger: n.log})
 	if err != nil {
 		return err
 	}
 	n.dir = dir
+	n.parts.add("directory", nil, func() error { dir.Close(); return nil })
 	pcfg := pubsub.Config{
 		Self:         n.ID(),
 		Realm:        n.cfg.realm,
@@ -174,13 +170,16 @@ func (n *Node) startMessaging() error {
 	}
 	ps, err := pubsub.New(pcfg)
 	if err != nil {
-		dir.Close()
 		return fmt.Errorf("macula: start pub/sub: %w", err)
 	}
-	n.pubsub.Store(ps)
-	if err := n.startRPC(); err != nil {
-		return err
-	}
+	n.pubsub = ps
+	n.parts.add("pub/sub", n.startMessaging, ps.Close)
+	return n.buildRPC()
+}
+
+// startMessaging follows membership to hide the records of departed
+// members and publish the system events.
+func (n *Node) startMessaging() error {
 	events := n.members.Watch(n.ctx)
 	n.goFunc(func() {
 		for ev := range events {
@@ -230,22 +229,7 @@ func (n *Node) peerChanged(ev transport.PeerEvent) {
 }
 
 func (n *Node) publishSystem(topic string, se SystemEvent) {
-	if ps := n.pubsub.Load(); ps != nil {
-		if err := ps.PublishLocal(topic, se); err != nil {
-			n.log.Debug("system event not published", zap.String("topic", topic), zap.Error(err))
-		}
-	}
-}
-
-// closeMessaging stops RPC, pub/sub and the directory.
-func (n *Node) closeMessaging() {
-	if r := n.rpc.Load(); r != nil {
-		_ = r.Close()
-	}
-	if ps := n.pubsub.Load(); ps != nil {
-		_ = ps.Close()
-	}
-	if n.dir != nil {
-		n.dir.Close()
+	if err := n.pubsub.PublishLocal(topic, se); err != nil {
+		n.log.Debug("system event not published", zap.String("topic", topic), zap.Error(err))
 	}
 }

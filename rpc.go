@@ -184,32 +184,28 @@ func (n *Node) CallTo(ctx context.Context, node NodeID, procedure string, args a
 // rpcFor returns the RPC engine for one of the node's own actions, after
 // the ACL allowed it: ErrClosed once the node is closing.
 func (n *Node) rpcFor(action security.Action, procedure string) (*rpc.Service, error) {
-	r := n.rpc.Load()
-	if r == nil || n.isClosing() {
+	if n.isClosing() {
 		return nil, ErrClosed
 	}
 	if err := n.checkLocal(action, procedure); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return n.rpc, nil
 }
 
 // RPCStats returns the node's RPC counters.
 func (n *Node) RPCStats() RPCStats {
-	if r := n.rpc.Load(); r != nil {
-		return r.Stats()
-	}
-	return RPCStats{}
+	return n.rpc.Stats()
 }
 
-// startRPC starts the RPC engine on the DHT and the directory.
-func (n *Node) startRPC() error {
+// buildRPC builds the RPC engine on the DHT and the directory.
+func (n *Node) buildRPC() error {
 	rcfg := rpc.Config{
 		Self:         n.ID(),
 		Realm:        n.cfg.realm,
 		Addrs:        n.advertise,
 		Network:      n.tr,
-		Records:      n.dht.Load(),
+		Records:      n.dht,
 		Directory:    n.dir,
 		Resolve:      n.memberAddrs,
 		MaxFrameSize: n.cfg.maxFrameSize,
@@ -228,7 +224,8 @@ func (n *Node) startRPC() error {
 	if err != nil {
 		return fmt.Errorf("macula: start RPC: %w", err)
 	}
-	n.rpc.Store(r)
+	n.rpc = r
+	n.parts.add("rpc", nil, r.Close)
 	return nil
 }
 
