@@ -107,7 +107,7 @@ func startPair(ctx context.Context, opts []macula.Option) (*pair, error) {
 		return nil, err
 	}
 	p := &pair{a: a, b: b, bConn: cc}
-	wctx, cancel := context.WithTimeout(ctx, opTimeout)
+	wctx, cancel := context.WithTimeout(ctx, DefaultOpTimeout)
 	defer cancel()
 	if err := b.Join(wctx, a.Addr().String()); err != nil {
 		p.close()
@@ -131,7 +131,7 @@ func (p *pair) crash() { p.bConn.crashed.Store(true) }
 
 // waitSuspected waits until a suspects b (or has declared it dead).
 func (p *pair) waitSuspected(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, DefaultOpTimeout)
 	defer cancel()
 	for {
 		if mem, ok := p.a.Member(p.b.ID()); ok && (mem.State == macula.MemberSuspect || mem.State == macula.MemberDead) {

@@ -18,10 +18,8 @@ const (
 	// registers.
 	scaleTopic     = "scale.events"
 	scaleProcedure = "scale.echo"
-	// opTimeout bounds each Subscribe, Publish, Register and Call, and the
-	// wait for missing deliveries. Generous: the harness measures, and a
-	// loaded two-core machine running hundreds of nodes is slow.
-	opTimeout = 10 * time.Second
+	// DefaultOpTimeout is Config.OpTimeout's default.
+	DefaultOpTimeout = 10 * time.Second
 	// probeTimeout bounds one probe Publish: a probe only finds out which
 	// subscribers the publisher knows, so a slow one is retried rather
 	// than waited for.
@@ -156,7 +154,7 @@ func (m *Mesh) pubSub(ctx context.Context, res *Result) error {
 		wg.Wait()
 	}()
 	for i, ni := range subs {
-		sctx, cancel := context.WithTimeout(ctx, opTimeout)
+		sctx, cancel := context.WithTimeout(ctx, m.cfg.OpTimeout)
 		s, err := m.Nodes[ni].Subscribe(sctx, scaleTopic, d.handler(i))
 		cancel()
 		if err != nil {
@@ -205,7 +203,7 @@ func (m *Mesh) pubSub(ctx context.Context, res *Result) error {
 
 	start := time.Now()
 	for i := range nevents {
-		pctx, cancel := context.WithTimeout(ctx, opTimeout)
+		pctx, cancel := context.WithTimeout(ctx, m.cfg.OpTimeout)
 		err := pub.Publish(pctx, scaleTopic, []byte("e"+strconv.Itoa(i)), atLeastOnce)
 		cancel()
 		if err != nil {
@@ -225,7 +223,7 @@ func (m *Mesh) pubSub(ctx context.Context, res *Result) error {
 	case <-d.all:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(opTimeout):
+	case <-time.After(m.cfg.OpTimeout):
 		complete = false
 	}
 	d.mu.Lock()
@@ -243,7 +241,7 @@ func (m *Mesh) pubSub(ctx context.Context, res *Result) error {
 func (m *Mesh) rpc(ctx context.Context, res *Result) error {
 	pi := m.rng.IntN(len(m.Nodes))
 	provider := m.Nodes[pi]
-	rctx, cancel := context.WithTimeout(ctx, opTimeout)
+	rctx, cancel := context.WithTimeout(ctx, m.cfg.OpTimeout)
 	reg, err := provider.Register(rctx, scaleProcedure, func(_ context.Context, inv *macula.Invocation) (any, error) {
 		// A copy: the handler must not keep Args after it returns.
 		return bytes.Clone(inv.Args), nil
@@ -267,7 +265,7 @@ func (m *Mesh) rpc(ctx context.Context, res *Result) error {
 			ci++ // any node but the provider
 		}
 		args := []byte("call " + strconv.Itoa(i))
-		cctx, cancel := context.WithTimeout(ctx, opTimeout)
+		cctx, cancel := context.WithTimeout(ctx, m.cfg.OpTimeout)
 		start := time.Now()
 		reply, err := m.Nodes[ci].Call(cctx, scaleProcedure, args)
 		took := time.Since(start)

@@ -36,6 +36,11 @@ type Config struct {
 	// at-least-once events (default 100) from one other node, and Calls
 	// calls (default 50) reach a procedure on one node from random others.
 	Subscribers, Events, Calls int
+	// OpTimeout bounds each Subscribe, Publish, Register and Call of
+	// Messaging, and the wait for missing deliveries (default
+	// DefaultOpTimeout). Generous: the harness measures, and a loaded
+	// two-core machine running hundreds of nodes is slow.
+	OpTimeout time.Duration
 }
 
 // Result is what a run measured.
@@ -136,6 +141,9 @@ func Start(ctx context.Context, cfg Config) (*Mesh, Result, error) {
 	}
 	if cfg.Calls <= 0 {
 		cfg.Calls = 50
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = DefaultOpTimeout
 	}
 	logf := cfg.Log
 	if logf == nil {

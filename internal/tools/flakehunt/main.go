@@ -43,11 +43,11 @@ func main() {
 		parallel = flag.Int("p", 4, "packages tested at once in the full runs (CI runs 2 on 2 cores; more is more load)")
 		count    = flag.Int("count", 50, "runs of each virtual-time test")
 		minCount = flag.Int("min-count", 3, "runs of each virtual-time test however long it takes")
-		budget   = flag.Duration("budget", 45*time.Second, "wall time per virtual-time test beyond which it runs fewer than -count times")
+		budget   = flag.Duration("budget", 30*time.Second, "wall time per virtual-time test beyond which it runs fewer than -count times")
 		noRace   = flag.String("norace", "", "-run pattern of tests that run without -race (as in make test)")
 		skipOne  = flag.Bool("skip-gomaxprocs1", false, "skip the GOMAXPROCS=1 full run")
 		timeout  = flag.Duration("timeout", 20*time.Minute, "go test -timeout per run")
-		pkgs     = flag.String("pkgs", "./...", "packages")
+		pkgs     = flag.String("pkgs", "./...", "packages, space-separated (./rpc ./pubsub), or ./... for all")
 		list     = flag.Bool("list", false, "list the virtual-time tests and exit")
 	)
 	flag.Parse()
@@ -60,6 +60,7 @@ func main() {
 		}
 		noRaceRE = re
 	}
+	pkgList := strings.Fields(*pkgs)
 	// raceArgs are the flags of a -race run of the whole suite.
 	raceArgs := []string{"-race"}
 	if noRaceRE != nil {
@@ -79,17 +80,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	h := &hunt{failures: map[string]*failure{}, timeout: *timeout}
+	tmp, err := os.MkdirTemp("", "flakehunt")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flakehunt:", err)
+		os.Exit(2)
+	}
+	h := &hunt{tmp: tmp, failures: map[string]*failure{}, timeout: *timeout}
 	start := time.Now()
 	for i := range *rounds {
 		h.run(ctx, fmt.Sprintf("full -race -p %d (%d/%d)", *parallel, i+1, *rounds), nil,
-			append(slices.Clone(raceArgs), "-count=1", fmt.Sprintf("-p=%d", *parallel), *pkgs)...)
+			append(append(slices.Clone(raceArgs), "-count=1", fmt.Sprintf("-p=%d", *parallel)), pkgList...)...)
 	}
 	if !*skipOne {
-		h.run(ctx, "full -race GOMAXPROCS=1", []string{"GOMAXPROCS=1"}, append(slices.Clone(raceArgs), "-count=1", *pkgs)...)
+		h.run(ctx, "full -race GOMAXPROCS=1", []string{"GOMAXPROCS=1"}, append(append(slices.Clone(raceArgs), "-count=1"), pkgList...)...)
 	}
 	if noRaceRE != nil {
-		h.run(ctx, "-norace tests without -race", nil, "-count=1", "-run", *noRace, *pkgs)
+		h.run(ctx, "-norace tests without -race", nil, append([]string{"-count=1", "-run", *noRace}, pkgList...)...)
 	}
 	if *count > 0 {
 		vt, err := virtualTimeTests(".")
@@ -98,12 +104,17 @@ func main() {
 			os.Exit(2)
 		}
 		for _, p := range slices.Sorted(maps.Keys(vt)) {
+			if *pkgs != "./..." && !slices.Contains(strings.Fields(*pkgs), p) {
+				continue // -pkgs names the packages to hunt in
+			}
 			raced, unraced := splitByRace(vt[p], noRaceRE)
 			h.repeat(ctx, p, raced, "-race", *budget, *minCount, *count)
 			h.repeat(ctx, p, unraced, "", *budget, *minCount, *count)
 		}
 	}
-	os.Exit(h.report(os.Stdout, time.Since(start)))
+	code := h.report(os.Stdout, time.Since(start))
+	_ = os.RemoveAll(tmp)
+	os.Exit(code)
 }
 
 // splitByRace splits names into the tests that run with -race and those
@@ -137,6 +148,14 @@ func (h *hunt) repeat(ctx context.Context, p string, names []string, race string
 	args := func(more ...string) []string { return append(slices.Clone(flags), more...) }
 	took := h.run(ctx, fmt.Sprintf("virtual time %s, timing run (%d tests)", label, len(names)), nil,
 		args("-count=1", "-run", runPattern(names), p)...)
+	// The repeats run one test binary, built once: linking a package's
+	// test binary (with -race) took seconds, which a hundred batches
+	// paid again and again.
+	bin, err := h.build(ctx, p, flags)
+	if err != nil {
+		h.fail("build "+label, p, "", err.Error())
+		return
+	}
 	byCount := map[int][]string{}
 	for _, name := range names {
 		once, passed := took[name]
@@ -162,10 +181,36 @@ func (h *hunt) repeat(ctx context.Context, p string, names []string, race string
 			if batch%2 == 1 {
 				env, cores = []string{"GOMAXPROCS=1"}, " GOMAXPROCS=1"
 			}
-			h.run(ctx, fmt.Sprintf("virtual time %s -count=%d%s (%d tests, runs %d-%d of %d)", label, c, cores, len(group), done+2, done+1+c, n+1), env,
-				args(fmt.Sprintf("-count=%d", c), "-run", runPattern(group), p)...)
+			h.runBinary(ctx, fmt.Sprintf("virtual time %s -count=%d%s (%d tests, runs %d-%d of %d)", label, c, cores, len(group), done+2, done+1+c, n+1), env,
+				bin, p, c, runPattern(group))
 		}
 	}
+}
+
+// build compiles the test binary of package p with flags, into the hunt's
+// temporary directory, and returns its path.
+func (h *hunt) build(ctx context.Context, p string, flags []string) (string, error) {
+	bin := filepath.Join(h.tmp, strings.NewReplacer("/", "_", ".", "_").Replace(p)+strings.Join(flags, "")+".test")
+	args := append(append([]string{"test", "-c", "-o", bin}, flags...), p)
+	out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin, nil
+}
+
+// runBinary runs the test binary bin of package p, count times, the
+// tests matching pattern, in p's directory (as go test does), its output
+// turned into JSON events by test2json.
+func (h *hunt) runBinary(ctx context.Context, name string, env []string, bin, p string, count int, pattern string) map[string]time.Duration {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		h.fail(name, p, "", err.Error())
+		return nil
+	}
+	return h.runCmd(ctx, name, env, abs, "go", "tool", "test2json", "-t", "-p", p, bin,
+		"-test.v=test2json", "-test.timeout="+h.timeout.String(),
+		fmt.Sprintf("-test.count=%d", count), "-test.run="+pattern)
 }
 
 // runPattern returns a -run pattern for exactly the top-level tests names
@@ -199,6 +244,7 @@ type failure struct {
 
 // hunt collects the failures of its runs.
 type hunt struct {
+	tmp      string // where test binaries are built
 	failures map[string]*failure
 	runs     []string
 	timeout  time.Duration
@@ -220,9 +266,19 @@ func (h *hunt) run(ctx context.Context, name string, env []string, args ...strin
 		return nil
 	}
 	args = append([]string{"test", "-json", "-timeout", h.timeout.String()}, args...)
-	fmt.Printf("== %s: go %s\n", name, strings.Join(args[1:], " "))
+	return h.runCmd(ctx, name, env, "", "go", args...)
+}
+
+// runCmd runs prog (go test -json, or test2json over a test binary) in
+// dir, reads its JSON events and records what failed, as run does.
+func (h *hunt) runCmd(ctx context.Context, name string, env []string, dir, prog string, args ...string) map[string]time.Duration {
+	if ctx.Err() != nil {
+		return nil
+	}
+	fmt.Printf("== %s: %s %s\n", name, filepath.Base(prog), strings.Join(args, " "))
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
