@@ -66,6 +66,9 @@ func New(nw Network, meta Meta, cfg Config, log *zap.Logger) (*Membership, error
 	if err != nil {
 		return nil, err
 	}
+	if nw == nil {
+		return nil, fmt.Errorf("%w: no network", ErrInvalidConfig)
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
