@@ -116,8 +116,29 @@ func (s *Service) callRemote(ctx context.Context, c candidate, req *request) (*R
 	if err != nil {
 		return nil, false, err
 	}
-	rep, accepted, _, err := s.exchange(ctx, cs, c, req, acceptBy)
+	rep, accepted, stale, err := s.exchange(ctx, cs, c, req, acceptBy)
+	if stale && closedIdle(err) {
+		// The provider's connection manager closed the connection as
+		// idle while this call's new stream was on its way: each side
+		// trims idle connections on its own clock. The provider never
+		// read the call, so it is sent once more, on a new connection.
+		s.stats.staleStreams.Add(1)
+		s.log.Debug("provider closed the connection as idle, calling again", zapProc(req.procedure), zapNode(c.id), zapErr(err))
+		if cs, err = s.openStream(ctx, c, acceptBy); err != nil {
+			return nil, false, err
+		}
+		rep, accepted, _, err = s.exchange(ctx, cs, c, req, acceptBy)
+	}
 	return rep, accepted, err
+}
+
+// closedIdle reports whether err is the provider's close of the whole
+// connection by its connection manager (code OK): a close that can come
+// before the provider read a call, never after it accepted one, since a
+// connection with a stream in flight is not idle.
+func closedIdle(err error) bool {
+	code, ok := transport.ClosedByPeer(err)
+	return ok && code == protocol.CodeOK
 }
 
 // openStream opens a new call stream to c, connecting first if needed.
@@ -184,9 +205,16 @@ func (s *Service) roundTrip(ctx context.Context, cs *callStream, c candidate, re
 		s.stats.reused.Add(1)
 	}
 	// gone tells whether an error before any answer means the provider
-	// cannot have read the call, on a reused stream.
+	// cannot have read the call: on a reused stream, or on any stream
+	// when the provider closed the connection as idle.
 	gone := func(err error, wrote bool) bool {
-		if !reused || ctx.Err() != nil || s.ctx.Err() != nil {
+		if ctx.Err() != nil || s.ctx.Err() != nil {
+			return false
+		}
+		if closedIdle(err) {
+			return true
+		}
+		if !reused {
 			return false
 		}
 		if !wrote {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/org/macula/security"
 )
 
 func TestCallsReuseStreams(t *testing.T) {
@@ -176,5 +178,47 @@ func TestProviderCloseEndsIdleStreams(t *testing.T) {
 		}
 		require.Zero(t, caller.Stats().Failed)
 		require.LessOrEqual(t, caller.Stats().StaleStreams, uint64(1))
+	})
+}
+
+// The provider's connection manager and the caller trim idle connections
+// each on its own clock, so the provider can close a connection as idle
+// while a call's new stream is on its way to it (the hunt of 2026-12-08
+// caught TestCallsAcrossMesh failing so: "ended with OK ... (remote):
+// idle"). The provider never read the call, so it is sent again on a new
+// connection, not failed.
+func TestCallSurvivesProviderClosingTheConnectionAsIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A call to the provider's built-in health procedure: no record
+		// and so no DHT watch, whose stream would keep the connection busy.
+		var m *testMesh
+		m = newMesh(t, 2, meshConfig{service: func(i int, cfg *Config) {
+			cfg.Resolve = func(context.Context, security.NodeID) ([]string, error) {
+				return []string{m.nodes[0].addr}, nil
+			}
+		}})
+		provider, caller := m.nodes[0], m.nodes[1]
+		ctx := context.Background()
+		_, err := caller.svc.CallTo(ctx, provider.ID(), HealthProcedure, nil)
+		require.NoError(t, err)
+		// No stream left on the connection: the provider sees it idle.
+		caller.svc.pool.flush(provider.ID())
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		_, connected := caller.tr.Peer(provider.ID())
+		require.True(t, connected, "the connection itself is still up")
+
+		done := make(chan error, 1)
+		go func() {
+			_, err := caller.svc.CallTo(ctx, provider.ID(), HealthProcedure, nil)
+			done <- err
+		}()
+		synctest.Wait() // the call's frames are on the wire, not yet read
+		require.Equal(t, 1, provider.tr.Trim(time.Now().Add(time.Hour)), "the provider closes the connection as idle")
+		require.NoError(t, <-done, "sent again on a new connection")
+		st := caller.svc.Stats()
+		require.Equal(t, uint64(1), st.StaleStreams)
+		require.Zero(t, st.Failed)
+		require.Equal(t, uint64(2), provider.svc.Stats().Served, "served once per call")
 	})
 }

@@ -20,7 +20,7 @@ import (
 // the dials, and a caller's wait for another's dial.
 func (t *Transport) Connect(ctx context.Context, id security.NodeID, addrs []string) (PeerInfo, error) {
 	for {
-		if pc := t.peers.get(id); pc != nil {
+		if pc := t.livePeer(id); pc != nil {
 			return pc.info(), nil
 		}
 		d, leader := t.dials.join(id)

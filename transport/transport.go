@@ -229,7 +229,7 @@ func (t *Transport) Peers() []PeerInfo {
 
 // Peer returns the connected peer with the given ID.
 func (t *Transport) Peer(id security.NodeID) (PeerInfo, bool) {
-	pc := t.peers.get(id)
+	pc := t.livePeer(id)
 	if pc == nil {
 		return PeerInfo{}, false
 	}
@@ -300,7 +300,7 @@ func (t *Transport) OpenStream(ctx context.Context, id security.NodeID, typ prot
 	if t.isClosing() {
 		return nil, ErrClosed
 	}
-	pc := t.peers.get(id)
+	pc := t.livePeer(id)
 	if pc == nil {
 		return nil, fmt.Errorf("open stream to %s: %w", id.Short(), ErrNotConnected)
 	}
@@ -359,6 +359,20 @@ func (t *Transport) acceptLoop() {
 			return
 		}
 	}
+}
+
+// livePeer returns the connection to id, unless there is none or it has
+// closed. A closed connection stays in the table until its control loop
+// notices (connGone); one found closed before that is dropped here, so
+// that Connect dials a new one at once: the peer's connection manager
+// may close a connection as idle just as this node opens a stream on it.
+func (t *Transport) livePeer(id security.NodeID) *peerConn {
+	pc := t.peers.get(id)
+	if pc == nil || pc.conn.Context().Err() == nil {
+		return pc
+	}
+	t.connGone(pc)
+	return nil
 }
 
 // connGone runs when a connection's control loop ends.
