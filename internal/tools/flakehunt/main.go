@@ -262,9 +262,6 @@ type event struct {
 // run runs one `go test -json` round and records what failed in it.
 // It returns how long each top-level test that passed took.
 func (h *hunt) run(ctx context.Context, name string, env []string, args ...string) map[string]time.Duration {
-	if ctx.Err() != nil {
-		return nil
-	}
 	args = append([]string{"test", "-json", "-timeout", h.timeout.String()}, args...)
 	return h.runCmd(ctx, name, env, "", "go", args...)
 }
