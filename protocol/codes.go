@@ -9,63 +9,63 @@ import (
 // Readable names for the [ErrorCode] values generated from macula.proto.
 const (
 	// CodeOK means no error; it is the code of a normal close.
-	CodeOK = ErrorCode_ERROR_CODE_OK
+	CodeOK = ErrorCode_OK
 	// CodeProtocol means the peer broke the protocol (bad message order,
 	// malformed frame).
-	CodeProtocol = ErrorCode_ERROR_CODE_PROTOCOL
+	CodeProtocol = ErrorCode_PROTOCOL
 	// CodeFrameTooLarge means a frame exceeded the receiver's maximum frame
 	// size.
-	CodeFrameTooLarge = ErrorCode_ERROR_CODE_FRAME_TOO_LARGE
+	CodeFrameTooLarge = ErrorCode_FRAME_TOO_LARGE
 	// CodeVersionMismatch means the peer speaks another major protocol
 	// version.
-	CodeVersionMismatch = ErrorCode_ERROR_CODE_VERSION_MISMATCH
+	CodeVersionMismatch = ErrorCode_VERSION_MISMATCH
 	// CodeRealmMismatch means the peer belongs to another realm.
-	CodeRealmMismatch = ErrorCode_ERROR_CODE_REALM_MISMATCH
+	CodeRealmMismatch = ErrorCode_REALM_MISMATCH
 	// CodeIdentityMismatch means the peer's claimed node ID does not match
 	// its certificate.
-	CodeIdentityMismatch = ErrorCode_ERROR_CODE_IDENTITY_MISMATCH
+	CodeIdentityMismatch = ErrorCode_IDENTITY_MISMATCH
 	// CodeDuplicateConnection means a second connection to the same peer
 	// lost the tie-break and is being closed.
-	CodeDuplicateConnection = ErrorCode_ERROR_CODE_DUPLICATE_CONNECTION
+	CodeDuplicateConnection = ErrorCode_DUPLICATE_CONNECTION
 	// CodeShutdown means the sender is shutting down.
-	CodeShutdown = ErrorCode_ERROR_CODE_SHUTDOWN
+	CodeShutdown = ErrorCode_SHUTDOWN
 	// CodeUnknownStreamType means a stream began with a [StreamType] the
 	// receiver does not know.
-	CodeUnknownStreamType = ErrorCode_ERROR_CODE_UNKNOWN_STREAM_TYPE
+	CodeUnknownStreamType = ErrorCode_UNKNOWN_STREAM_TYPE
 	// CodeInternal means an unexpected failure inside the sender.
-	CodeInternal = ErrorCode_ERROR_CODE_INTERNAL
+	CodeInternal = ErrorCode_INTERNAL
 	// CodeTimeout means a deadline passed.
-	CodeTimeout = ErrorCode_ERROR_CODE_TIMEOUT
+	CodeTimeout = ErrorCode_TIMEOUT
 	// CodeCancelled means the caller cancelled the request.
-	CodeCancelled = ErrorCode_ERROR_CODE_CANCELLED
+	CodeCancelled = ErrorCode_CANCELLED
 	// CodeNotFound means the requested key, record or procedure does not
 	// exist.
-	CodeNotFound = ErrorCode_ERROR_CODE_NOT_FOUND
+	CodeNotFound = ErrorCode_NOT_FOUND
 	// CodeNoProvider means no node provides the requested procedure.
-	CodeNoProvider = ErrorCode_ERROR_CODE_NO_PROVIDER
+	CodeNoProvider = ErrorCode_NO_PROVIDER
 	// CodeACLDenied means an access-control rule denied the action.
-	CodeACLDenied = ErrorCode_ERROR_CODE_ACL_DENIED
+	CodeACLDenied = ErrorCode_ACL_DENIED
 	// CodeInvalidTopic means a topic or topic pattern is not valid.
-	CodeInvalidTopic = ErrorCode_ERROR_CODE_INVALID_TOPIC
+	CodeInvalidTopic = ErrorCode_INVALID_TOPIC
 	// CodeInvalidArgument means a request field is not valid.
-	CodeInvalidArgument = ErrorCode_ERROR_CODE_INVALID_ARGUMENT
+	CodeInvalidArgument = ErrorCode_INVALID_ARGUMENT
 	// CodeRateLimited means the sender refused work because a rate limit
 	// was hit.
-	CodeRateLimited = ErrorCode_ERROR_CODE_RATE_LIMITED
+	CodeRateLimited = ErrorCode_RATE_LIMITED
 	// CodeUnknownMessage means an [Envelope] carried no body the receiver
 	// knows.
-	CodeUnknownMessage = ErrorCode_ERROR_CODE_UNKNOWN_MESSAGE
+	CodeUnknownMessage = ErrorCode_UNKNOWN_MESSAGE
 	// CodeUntrustedCertificate means the peer's certificate is not trusted
 	// by the realm.
-	CodeUntrustedCertificate = ErrorCode_ERROR_CODE_UNTRUSTED_CERTIFICATE
+	CodeUntrustedCertificate = ErrorCode_UNTRUSTED_CERTIFICATE
 )
 
-// codeName returns the code's name without the "ERROR_CODE_" prefix, e.g.
-// "FRAME_TOO_LARGE"; a code unknown to this version (sent by a newer peer)
-// reads "CODE_42".
-func codeName(c ErrorCode) string {
+// CodeName returns the code's name as every error message shows it, e.g.
+// "FRAME_TOO_LARGE" (the same as c.String()); a code unknown to this
+// version (sent by a newer peer) reads "CODE_42" rather than a bare number.
+func CodeName(c ErrorCode) string {
 	if name, ok := ErrorCode_name[int32(c)]; ok {
-		return strings.TrimPrefix(name, "ERROR_CODE_")
+		return name
 	}
 	return "CODE_" + strconv.FormatInt(int64(c), 10)
 }
@@ -104,7 +104,7 @@ func (e *CodeError) Error() string {
 		b.WriteString("remote ")
 	}
 	b.WriteString("error ")
-	b.WriteString(codeName(e.Code))
+	b.WriteString(CodeName(e.Code))
 	if e.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Message)

@@ -24,6 +24,21 @@ func TestCodeConstantsCoverEnum(t *testing.T) {
 	}
 }
 
+// TestCodeNamesAreShort: logs and error messages show ACL_DENIED, not
+// ERROR_CODE_ACL_DENIED, whether they print the code itself or an error
+// carrying it; a code from a newer peer reads CODE_n.
+func TestCodeNamesAreShort(t *testing.T) {
+	require.Equal(t, "ACL_DENIED", CodeACLDenied.String())
+	require.Equal(t, "ACL_DENIED", fmt.Sprint(CodeACLDenied))
+	for n := range ErrorCode_name {
+		c := ErrorCode(n)
+		require.NotContains(t, c.String(), "ERROR_CODE", "code %d", n)
+		require.Equal(t, c.String(), CodeName(c))
+		require.Contains(t, (&CodeError{Code: c}).Error(), c.String())
+	}
+	require.Equal(t, "CODE_42", CodeName(ErrorCode(42)))
+}
+
 func TestCodeErrorError(t *testing.T) {
 	tests := []struct {
 		name string

@@ -66,5 +66,5 @@ func ExampleWriteFrame_tooLarge() {
 	err := protocol.WriteFrame(io.Discard, env, 64)
 	fmt.Println(errors.Is(err, protocol.ErrFrameTooLarge), protocol.CodeOf(err))
 	// Output:
-	// true ERROR_CODE_FRAME_TOO_LARGE
+	// true FRAME_TOO_LARGE
 }

@@ -34,97 +34,99 @@ const (
 
 // ErrorCode says why something failed. It travels in Close, Error,
 // RpcError and StoreResponse, so errors keep their meaning across the
-// network.
+// network. Only the numbers travel; the names are what logs and error
+// messages show, so they are short (ACL_DENIED, not ERROR_CODE_ACL_DENIED).
+// No other enum of this package may use these names.
 type ErrorCode int32
 
 const (
 	// No error; used for a normal close.
-	ErrorCode_ERROR_CODE_OK ErrorCode = 0
+	ErrorCode_OK ErrorCode = 0
 	// The peer broke the protocol (bad sequence, malformed frame).
-	ErrorCode_ERROR_CODE_PROTOCOL ErrorCode = 1
+	ErrorCode_PROTOCOL ErrorCode = 1
 	// A frame exceeded the receiver's maximum frame size.
-	ErrorCode_ERROR_CODE_FRAME_TOO_LARGE ErrorCode = 2
+	ErrorCode_FRAME_TOO_LARGE ErrorCode = 2
 	// The peer speaks an unsupported major protocol version.
-	ErrorCode_ERROR_CODE_VERSION_MISMATCH ErrorCode = 3
+	ErrorCode_VERSION_MISMATCH ErrorCode = 3
 	// The peer belongs to another realm.
-	ErrorCode_ERROR_CODE_REALM_MISMATCH ErrorCode = 4
+	ErrorCode_REALM_MISMATCH ErrorCode = 4
 	// The peer's claimed node ID does not match its certificate.
-	ErrorCode_ERROR_CODE_IDENTITY_MISMATCH ErrorCode = 5
+	ErrorCode_IDENTITY_MISMATCH ErrorCode = 5
 	// A second connection to the same peer lost the tie-break.
-	ErrorCode_ERROR_CODE_DUPLICATE_CONNECTION ErrorCode = 6
+	ErrorCode_DUPLICATE_CONNECTION ErrorCode = 6
 	// The sender is shutting down.
-	ErrorCode_ERROR_CODE_SHUTDOWN ErrorCode = 7
+	ErrorCode_SHUTDOWN ErrorCode = 7
 	// A stream began with a stream-type byte the receiver does not know.
-	ErrorCode_ERROR_CODE_UNKNOWN_STREAM_TYPE ErrorCode = 8
+	ErrorCode_UNKNOWN_STREAM_TYPE ErrorCode = 8
 	// An unexpected failure inside the sender.
-	ErrorCode_ERROR_CODE_INTERNAL ErrorCode = 9
+	ErrorCode_INTERNAL ErrorCode = 9
 	// A deadline passed.
-	ErrorCode_ERROR_CODE_TIMEOUT ErrorCode = 10
+	ErrorCode_TIMEOUT ErrorCode = 10
 	// The request was cancelled by its caller.
-	ErrorCode_ERROR_CODE_CANCELLED ErrorCode = 11
+	ErrorCode_CANCELLED ErrorCode = 11
 	// The requested key, record or procedure does not exist.
-	ErrorCode_ERROR_CODE_NOT_FOUND ErrorCode = 12
+	ErrorCode_NOT_FOUND ErrorCode = 12
 	// No node provides the requested procedure.
-	ErrorCode_ERROR_CODE_NO_PROVIDER ErrorCode = 13
+	ErrorCode_NO_PROVIDER ErrorCode = 13
 	// An access-control rule denied the action.
-	ErrorCode_ERROR_CODE_ACL_DENIED ErrorCode = 14
+	ErrorCode_ACL_DENIED ErrorCode = 14
 	// A topic or pattern is not valid.
-	ErrorCode_ERROR_CODE_INVALID_TOPIC ErrorCode = 15
+	ErrorCode_INVALID_TOPIC ErrorCode = 15
 	// A request field is not valid.
-	ErrorCode_ERROR_CODE_INVALID_ARGUMENT ErrorCode = 16
+	ErrorCode_INVALID_ARGUMENT ErrorCode = 16
 	// The sender is refusing work because a rate limit was hit.
-	ErrorCode_ERROR_CODE_RATE_LIMITED ErrorCode = 17
+	ErrorCode_RATE_LIMITED ErrorCode = 17
 	// An Envelope carried no body the receiver knows.
-	ErrorCode_ERROR_CODE_UNKNOWN_MESSAGE ErrorCode = 18
+	ErrorCode_UNKNOWN_MESSAGE ErrorCode = 18
 	// The peer's certificate is not trusted by the realm.
-	ErrorCode_ERROR_CODE_UNTRUSTED_CERTIFICATE ErrorCode = 19
+	ErrorCode_UNTRUSTED_CERTIFICATE ErrorCode = 19
 )
 
 // Enum value maps for ErrorCode.
 var (
 	ErrorCode_name = map[int32]string{
-		0:  "ERROR_CODE_OK",
-		1:  "ERROR_CODE_PROTOCOL",
-		2:  "ERROR_CODE_FRAME_TOO_LARGE",
-		3:  "ERROR_CODE_VERSION_MISMATCH",
-		4:  "ERROR_CODE_REALM_MISMATCH",
-		5:  "ERROR_CODE_IDENTITY_MISMATCH",
-		6:  "ERROR_CODE_DUPLICATE_CONNECTION",
-		7:  "ERROR_CODE_SHUTDOWN",
-		8:  "ERROR_CODE_UNKNOWN_STREAM_TYPE",
-		9:  "ERROR_CODE_INTERNAL",
-		10: "ERROR_CODE_TIMEOUT",
-		11: "ERROR_CODE_CANCELLED",
-		12: "ERROR_CODE_NOT_FOUND",
-		13: "ERROR_CODE_NO_PROVIDER",
-		14: "ERROR_CODE_ACL_DENIED",
-		15: "ERROR_CODE_INVALID_TOPIC",
-		16: "ERROR_CODE_INVALID_ARGUMENT",
-		17: "ERROR_CODE_RATE_LIMITED",
-		18: "ERROR_CODE_UNKNOWN_MESSAGE",
-		19: "ERROR_CODE_UNTRUSTED_CERTIFICATE",
+		0:  "OK",
+		1:  "PROTOCOL",
+		2:  "FRAME_TOO_LARGE",
+		3:  "VERSION_MISMATCH",
+		4:  "REALM_MISMATCH",
+		5:  "IDENTITY_MISMATCH",
+		6:  "DUPLICATE_CONNECTION",
+		7:  "SHUTDOWN",
+		8:  "UNKNOWN_STREAM_TYPE",
+		9:  "INTERNAL",
+		10: "TIMEOUT",
+		11: "CANCELLED",
+		12: "NOT_FOUND",
+		13: "NO_PROVIDER",
+		14: "ACL_DENIED",
+		15: "INVALID_TOPIC",
+		16: "INVALID_ARGUMENT",
+		17: "RATE_LIMITED",
+		18: "UNKNOWN_MESSAGE",
+		19: "UNTRUSTED_CERTIFICATE",
 	}
 	ErrorCode_value = map[string]int32{
-		"ERROR_CODE_OK":                    0,
-		"ERROR_CODE_PROTOCOL":              1,
-		"ERROR_CODE_FRAME_TOO_LARGE":       2,
-		"ERROR_CODE_VERSION_MISMATCH":      3,
-		"ERROR_CODE_REALM_MISMATCH":        4,
-		"ERROR_CODE_IDENTITY_MISMATCH":     5,
-		"ERROR_CODE_DUPLICATE_CONNECTION":  6,
-		"ERROR_CODE_SHUTDOWN":              7,
-		"ERROR_CODE_UNKNOWN_STREAM_TYPE":   8,
-		"ERROR_CODE_INTERNAL":              9,
-		"ERROR_CODE_TIMEOUT":               10,
-		"ERROR_CODE_CANCELLED":             11,
-		"ERROR_CODE_NOT_FOUND":             12,
-		"ERROR_CODE_NO_PROVIDER":           13,
-		"ERROR_CODE_ACL_DENIED":            14,
-		"ERROR_CODE_INVALID_TOPIC":         15,
-		"ERROR_CODE_INVALID_ARGUMENT":      16,
-		"ERROR_CODE_RATE_LIMITED":          17,
-		"ERROR_CODE_UNKNOWN_MESSAGE":       18,
-		"ERROR_CODE_UNTRUSTED_CERTIFICATE": 19,
+		"OK":                    0,
+		"PROTOCOL":              1,
+		"FRAME_TOO_LARGE":       2,
+		"VERSION_MISMATCH":      3,
+		"REALM_MISMATCH":        4,
+		"IDENTITY_MISMATCH":     5,
+		"DUPLICATE_CONNECTION":  6,
+		"SHUTDOWN":              7,
+		"UNKNOWN_STREAM_TYPE":   8,
+		"INTERNAL":              9,
+		"TIMEOUT":               10,
+		"CANCELLED":             11,
+		"NOT_FOUND":             12,
+		"NO_PROVIDER":           13,
+		"ACL_DENIED":            14,
+		"INVALID_TOPIC":         15,
+		"INVALID_ARGUMENT":      16,
+		"RATE_LIMITED":          17,
+		"UNKNOWN_MESSAGE":       18,
+		"UNTRUSTED_CERTIFICATE": 19,
 	}
 )
 
@@ -884,7 +886,7 @@ func (x *Close) GetCode() ErrorCode {
 	if x != nil {
 		return x.Code
 	}
-	return ErrorCode_ERROR_CODE_OK
+	return ErrorCode_OK
 }
 
 func (x *Close) GetReason() string {
@@ -939,7 +941,7 @@ func (x *Error) GetCode() ErrorCode {
 	if x != nil {
 		return x.Code
 	}
-	return ErrorCode_ERROR_CODE_OK
+	return ErrorCode_OK
 }
 
 func (x *Error) GetMessage() string {
@@ -1723,7 +1725,7 @@ func (x *RpcError) GetCode() ErrorCode {
 	if x != nil {
 		return x.Code
 	}
-	return ErrorCode_ERROR_CODE_OK
+	return ErrorCode_OK
 }
 
 func (x *RpcError) GetMessage() string {
@@ -2201,7 +2203,7 @@ func (x *StoreResponse) GetCode() ErrorCode {
 	if x != nil {
 		return x.Code
 	}
-	return ErrorCode_ERROR_CODE_OK
+	return ErrorCode_OK
 }
 
 func (x *StoreResponse) GetMessage() string {
@@ -2589,29 +2591,30 @@ const file_macula_proto_rawDesc = "" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\">\n" +
 	"\bProvider\x12\x1c\n" +
 	"\tprocedure\x18\x01 \x01(\tR\tprocedure\x12\x14\n" +
-	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\xd9\x04\n" +
-	"\tErrorCode\x12\x11\n" +
-	"\rERROR_CODE_OK\x10\x00\x12\x17\n" +
-	"\x13ERROR_CODE_PROTOCOL\x10\x01\x12\x1e\n" +
-	"\x1aERROR_CODE_FRAME_TOO_LARGE\x10\x02\x12\x1f\n" +
-	"\x1bERROR_CODE_VERSION_MISMATCH\x10\x03\x12\x1d\n" +
-	"\x19ERROR_CODE_REALM_MISMATCH\x10\x04\x12 \n" +
-	"\x1cERROR_CODE_IDENTITY_MISMATCH\x10\x05\x12#\n" +
-	"\x1fERROR_CODE_DUPLICATE_CONNECTION\x10\x06\x12\x17\n" +
-	"\x13ERROR_CODE_SHUTDOWN\x10\a\x12\"\n" +
-	"\x1eERROR_CODE_UNKNOWN_STREAM_TYPE\x10\b\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\t\x12\x16\n" +
-	"\x12ERROR_CODE_TIMEOUT\x10\n" +
-	"\x12\x18\n" +
-	"\x14ERROR_CODE_CANCELLED\x10\v\x12\x18\n" +
-	"\x14ERROR_CODE_NOT_FOUND\x10\f\x12\x1a\n" +
-	"\x16ERROR_CODE_NO_PROVIDER\x10\r\x12\x19\n" +
-	"\x15ERROR_CODE_ACL_DENIED\x10\x0e\x12\x1c\n" +
-	"\x18ERROR_CODE_INVALID_TOPIC\x10\x0f\x12\x1f\n" +
-	"\x1bERROR_CODE_INVALID_ARGUMENT\x10\x10\x12\x1b\n" +
-	"\x17ERROR_CODE_RATE_LIMITED\x10\x11\x12\x1e\n" +
-	"\x1aERROR_CODE_UNKNOWN_MESSAGE\x10\x12\x12$\n" +
-	" ERROR_CODE_UNTRUSTED_CERTIFICATE\x10\x13*2\n" +
+	"\x05addrs\x18\x02 \x03(\tR\x05addrs*\xfd\x02\n" +
+	"\tErrorCode\x12\x06\n" +
+	"\x02OK\x10\x00\x12\f\n" +
+	"\bPROTOCOL\x10\x01\x12\x13\n" +
+	"\x0fFRAME_TOO_LARGE\x10\x02\x12\x14\n" +
+	"\x10VERSION_MISMATCH\x10\x03\x12\x12\n" +
+	"\x0eREALM_MISMATCH\x10\x04\x12\x15\n" +
+	"\x11IDENTITY_MISMATCH\x10\x05\x12\x18\n" +
+	"\x14DUPLICATE_CONNECTION\x10\x06\x12\f\n" +
+	"\bSHUTDOWN\x10\a\x12\x17\n" +
+	"\x13UNKNOWN_STREAM_TYPE\x10\b\x12\f\n" +
+	"\bINTERNAL\x10\t\x12\v\n" +
+	"\aTIMEOUT\x10\n" +
+	"\x12\r\n" +
+	"\tCANCELLED\x10\v\x12\r\n" +
+	"\tNOT_FOUND\x10\f\x12\x0f\n" +
+	"\vNO_PROVIDER\x10\r\x12\x0e\n" +
+	"\n" +
+	"ACL_DENIED\x10\x0e\x12\x11\n" +
+	"\rINVALID_TOPIC\x10\x0f\x12\x14\n" +
+	"\x10INVALID_ARGUMENT\x10\x10\x12\x10\n" +
+	"\fRATE_LIMITED\x10\x11\x12\x13\n" +
+	"\x0fUNKNOWN_MESSAGE\x10\x12\x12\x19\n" +
+	"\x15UNTRUSTED_CERTIFICATE\x10\x13*2\n" +
 	"\x03QoS\x12\x14\n" +
 	"\x10QOS_AT_MOST_ONCE\x10\x00\x12\x15\n" +
 	"\x11QOS_AT_LEAST_ONCE\x10\x01B Z\x1egithub.com/org/macula/protocolb\x06proto3"

@@ -347,7 +347,7 @@ func (s *Service) checkResult(provider security.NodeID, procedure string, id uin
 // streamError describes a failed read or write on a call's stream.
 func (s *Service) streamError(st *transport.Stream, err error) error {
 	if code, ok := transport.StreamCode(err); ok {
-		return fmt.Errorf("stream to %s ended with %s: %w", st.Peer().Short(), codeName(code), err)
+		return fmt.Errorf("stream to %s ended with %s: %w", st.Peer().Short(), protocol.CodeName(code), err)
 	}
 	return fmt.Errorf("stream to %s: %w", st.Peer().Short(), err)
 }

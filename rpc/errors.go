@@ -127,7 +127,7 @@ func Errorf(code protocol.ErrorCode, format string, args ...any) error {
 func (e *RemoteError) Error() string {
 	var b strings.Builder
 	b.WriteString("macula: rpc error ")
-	b.WriteString(codeName(e.Code))
+	b.WriteString(protocol.CodeName(e.Code))
 	if !e.Provider.IsZero() {
 		b.WriteString(" from ")
 		b.WriteString(e.Provider.Short())
@@ -159,11 +159,6 @@ func (e *RemoteError) Is(target error) bool {
 		return target == security.ErrACLDenied
 	}
 	return false
-}
-
-// codeName returns the code's name without the "ERROR_CODE_" prefix.
-func codeName(c protocol.ErrorCode) string {
-	return strings.TrimPrefix(c.String(), "ERROR_CODE_")
 }
 
 // CallError reports a call that did not complete: the providers tried, in

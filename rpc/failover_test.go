@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/macula/protocol"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 )
@@ -260,7 +261,7 @@ func TestMaxConcurrent(t *testing.T) {
 		_, err := caller.Call(ctx, "work.one", nil)
 		var re *RemoteError
 		require.ErrorAs(t, err, &re)
-		require.Equal(t, "RATE_LIMITED", codeName(re.Code))
+		require.Equal(t, "RATE_LIMITED", protocol.CodeName(re.Code))
 		require.ErrorIs(t, err, ErrUnavailable)
 
 		// A second provider takes the overflow.
