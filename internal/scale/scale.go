@@ -192,18 +192,29 @@ func Start(ctx context.Context, cfg Config) (*Mesh, Result, error) {
 	res.StartTook = time.Since(start)
 	joined := time.Now()
 	deadline := joined.Add(cfg.Converge)
+	// Reading every node's member list costs N² member copies, which at
+	// 1,000 nodes is a garbage-collection load of its own; so each poll
+	// walks only up to the first node still missing members, and a full
+	// pass confirms convergence (or finds the node to wait on next).
+	next := 0
 	for {
-		lagging := 0
-		for _, n := range m.Nodes {
-			if alive(n) < cfg.Nodes {
-				lagging++
+		for next < len(m.Nodes) && alive(m.Nodes[next]) == cfg.Nodes {
+			next++
+		}
+		if next == len(m.Nodes) {
+			next = slices.IndexFunc(m.Nodes, func(n *macula.Node) bool { return alive(n) < cfg.Nodes })
+			if next < 0 {
+				res.Converged = true
+				break
 			}
 		}
-		if lagging == 0 {
-			res.Converged = true
-			break
-		}
 		if time.Now().After(deadline) {
+			lagging := 0
+			for _, n := range m.Nodes {
+				if alive(n) < cfg.Nodes {
+					lagging++
+				}
+			}
 			logf("%d nodes still miss members after %v", lagging, cfg.Converge)
 			break
 		}
