@@ -31,11 +31,8 @@ type swimState struct {
 // memberlist's own precedence rules (a message counts only if its
 // incarnation is at least the one known, an alive message only if it is
 // higher), and reports suspicions and refutations to watchers.
-func (m *Membership) observeLiveness(msg swimMessage, l swimLiveness, from net.Addr) {
-	id, err := security.ParseNodeID(l.Node)
-	if err != nil {
-		return
-	}
+func (m *Membership) observeLiveness(msg swimMessage, l livenessView, from net.Addr) {
+	id := l.Node
 	var refuteTo []string
 	m.mu.Lock()
 	if m.closed {
@@ -60,7 +57,7 @@ func (m *Membership) observeLiveness(msg swimMessage, l swimLiveness, from net.A
 }
 
 // observeMemberLocked applies a message about another member.
-func (m *Membership) observeMemberLocked(id security.NodeID, typ swimType, l swimLiveness) {
+func (m *Membership) observeMemberLocked(id security.NodeID, typ swimType, l livenessView) {
 	st := m.swim[id]
 	if st == nil {
 		st = &swimState{}
@@ -95,7 +92,8 @@ func (m *Membership) observeMemberLocked(id security.NodeID, typ swimType, l swi
 			return
 		}
 		st.inc = l.Incarnation
-		st.leftBySelf = l.From == l.Node
+		accuser, ok := parseNodeIDBytes(l.From)
+		st.leftBySelf = ok && accuser == id
 		m.setIncarnationLocked(id, st.inc)
 		// memberlist reports the departure itself (NotifyLeave), which
 		// reads leftBySelf to tell a leave from a failure.
@@ -127,7 +125,7 @@ func (m *Membership) clearSuspicionLocked(id security.NodeID, st *swimState) {
 // same alive message itself and sends it to the accusers at once; to an
 // accusation at an incarnation it has already refuted, which memberlist
 // ignores, it answers with the newest alive message too.
-func (m *Membership) observeSelfLocked(msg swimMessage, l swimLiveness, from net.Addr) []string {
+func (m *Membership) observeSelfLocked(msg swimMessage, l livenessView, from net.Addr) []string {
 	inc := l.Incarnation
 	if from == nil {
 		if msg.typ != swimAlive {
@@ -145,7 +143,7 @@ func (m *Membership) observeSelfLocked(msg swimMessage, l swimLiveness, from net
 	accused := msg.typ == swimSuspect || msg.typ == swimDead
 	accusers := func() []string {
 		var to []string
-		for _, addr := range []string{from.String(), m.addrOfLocked(l.From)} {
+		for _, addr := range []string{from.String(), m.addrOfLocked(string(l.From))} {
 			if addr != "" && !slices.Contains(to, addr) && m.mayRefuteToLocked(addr) {
 				to = append(to, addr)
 			}
@@ -160,7 +158,7 @@ func (m *Membership) observeSelfLocked(msg swimMessage, l swimLiveness, from net
 		m.setIncarnationLocked(m.self, m.selfInc)
 	case accused && inc >= m.selfInc && !m.meta.Leaving:
 		// memberlist refutes.
-		m.log.Debug("accused", zap.Uint32("incarnation", inc), zap.Uint32("self_incarnation", m.selfInc), zap.Stringer("from", from), zap.String("by", l.From))
+		m.log.Debug("accused", zap.Uint32("incarnation", inc), zap.Uint32("self_incarnation", m.selfInc), zap.Stringer("from", from), zap.ByteString("by", l.From))
 		if inc < math.MaxUint32 {
 			m.selfInc = max(m.selfInc+1, inc+1)
 		}
@@ -170,7 +168,7 @@ func (m *Membership) observeSelfLocked(msg swimMessage, l swimLiveness, from net
 		}
 		return accusers()
 	case accused && inc < m.selfInc && !m.meta.Leaving && len(m.selfAlive) > 0:
-		m.log.Debug("accused at a refuted incarnation", zap.Uint32("incarnation", inc), zap.Uint32("self_incarnation", m.selfInc), zap.Stringer("from", from), zap.String("by", l.From))
+		m.log.Debug("accused at a refuted incarnation", zap.Uint32("incarnation", inc), zap.Uint32("self_incarnation", m.selfInc), zap.Stringer("from", from), zap.ByteString("by", l.From))
 		return accusers()
 	}
 	return nil

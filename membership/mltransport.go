@@ -83,7 +83,8 @@ type udpTransport struct {
 	onLeaving func(id security.NodeID, inc uint32, hasInc bool, from net.Addr)
 	// onLiveness is called with every alive, suspect and dead message
 	// that comes in from a peer, or goes out (from is nil).
-	onLiveness func(msg swimMessage, l swimLiveness, from net.Addr)
+	// The view points into the packet and is valid only during the call.
+	onLiveness func(msg swimMessage, l livenessView, from net.Addr)
 
 	// probeWindow is the longest memberlist waits for a probe's acks
 	// (the probe interval scaled by the worst health score).
@@ -190,14 +191,18 @@ func (t *udpTransport) observe(p []byte, from net.Addr) (seqs []uint32) {
 	eachSWIMMessage(p, func(msg swimMessage) {
 		switch msg.typ {
 		case swimAlive, swimSuspect, swimDead:
-			var l swimLiveness
-			if t.onLiveness != nil && decodeSWIM(msg.body, &l) == nil {
+			if t.onLiveness == nil {
+				return
+			}
+			if l, ok := scanLiveness(msg.body); ok {
 				t.onLiveness(msg, l, from)
 			}
 		case swimPing, swimAck:
-			var seq swimPingMsg
-			if (msg.typ == swimPing) == out && decodeSWIM(msg.body, &seq) == nil {
-				seqs = append(seqs, seq.SeqNo)
+			if (msg.typ == swimPing) != out {
+				return
+			}
+			if seq, ok := scanSeqNo(msg.body); ok {
+				seqs = append(seqs, seq)
 			}
 		}
 	})

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/org/macula/security"
 )
 
 // compound builds a memberlist compound message of parts.
@@ -86,13 +88,25 @@ func FuzzEachSWIMMessage(f *testing.F) {
 	ping := encodeSWIM(swimPing, swimPingMsg{SeqNo: 7})
 	f.Add(withCRC(compound(ping, encodeSWIM(swimDead, swimLiveness{Incarnation: 1, Node: "x", From: "x"}))))
 	f.Add([]byte{byte(swimCompound), 255})
+	id := security.NodeID{1, 2, 3}
+	f.Add(compound(encodeSWIM(swimSuspect, swimLiveness{Incarnation: 300, Node: id.String(), From: id.String()}), ping))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		eachSWIMMessage(p, func(m swimMessage) {
 			if len(m.body) > len(p) {
 				t.Fatalf("a message of %d bytes in a packet of %d", len(m.body), len(p))
 			}
+			// The scanner never panics, and where go-msgpack reads a
+			// liveness message naming a node ID, it reads the same.
+			v, ok := scanLiveness(m.body)
+			_, _ = scanSeqNo(m.body)
 			var l swimLiveness
-			_ = decodeSWIM(m.body, &l)
+			if decodeSWIM(m.body, &l) == nil {
+				if id, err := security.ParseNodeID(l.Node); err == nil && ok {
+					if v.Node != id || v.Incarnation != l.Incarnation || string(v.From) != l.From {
+						t.Fatalf("scanned %+v, decoded %+v", v, l)
+					}
+				}
+			}
 		})
 	})
 }

@@ -63,11 +63,17 @@ func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int
 		m.Close()
 		return err
 	}
+	idleFrom := time.Now()
+	cpuFrom, cpuErr := scale.ProcessCPU()
 	select {
 	case <-ctx.Done():
 		m.Close()
 		return ctx.Err()
 	case <-time.After(idle):
+	}
+	if cpuTo, err := scale.ProcessCPU(); err == nil && cpuErr == nil {
+		busy := float64(cpuTo-cpuFrom) / float64(time.Since(idleFrom))
+		fmt.Printf("CPU while idle: %.2f cores busy (%.0f µs per node per second)\n", busy, busy*1e6/float64(n))
 	}
 	m.Measure(&res)
 	fmt.Printf("connections per node after %v idle: min %d median %d max %d\n", idle, res.ConnMin, res.ConnMedian, res.ConnMax)
