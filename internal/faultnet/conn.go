@@ -129,6 +129,11 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, c.opError("write", net.ErrClosed)
 	default:
 	}
+	if c.link != nil && len(p) > c.link.UplinkSettings.MTU {
+		// simnet drops it at the link; it is not counted, as it never
+		// reaches the network.
+		return len(p), nil
+	}
 	delay, pass := c.n.admit(c.self, Key(addr), p, c.link != nil)
 	if !pass {
 		return len(p), nil

@@ -290,5 +290,6 @@ func TestMTU(t *testing.T) {
 		got, _, err := read(b, time.Second)
 		require.NoError(t, err)
 		require.Len(t, got, 100, "the larger packet vanished")
+		require.Equal(t, uint64(1), n.Stats().Sent, "before it was counted")
 	})
 }

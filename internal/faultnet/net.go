@@ -27,7 +27,8 @@ type Config struct {
 
 // Stats counts the packets sent by the Conns of a Net.
 type Stats struct {
-	// Sent is every packet written.
+	// Sent is every packet written (on simnet, every one within the
+	// MTU: simnet drops larger ones at the link).
 	Sent uint64
 	// Lost is the packets dropped at random by the loss rate, and on real
 	// sockets those a full delay line could not hold.
