@@ -198,7 +198,9 @@ func (m *Mesh) listen(mem *Member) (*faultnet.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meshtest: member %d: %w", mem.Index, err)
 	}
-	mem.Addr = c.LocalAddr().(*net.UDPAddr)
+	if mem.Addr == nil { // set once: others may read it meanwhile
+		mem.Addr = c.LocalAddr().(*net.UDPAddr)
+	}
 	return c, nil
 }
 
@@ -337,7 +339,8 @@ func (m *Mesh) Stop(i int) error {
 // Restart starts member i again with the same identity and address, as a
 // restarted process that kept its key and port, and returns its new node.
 // A running member is killed first. The node joins no one by itself
-// unless [WithBootstrapTo] was given.
+// unless [WithBootstrapTo] was given. Over real sockets the port is bound
+// again; should another socket have taken it meanwhile, Restart fails.
 func (m *Mesh) Restart(i int) (*macula.Node, error) {
 	mem := m.members[i]
 	if m.Node(i) != nil {
