@@ -12,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/org/macula"
-	"github.com/org/macula/internal/meshtest"
+	"github.com/org/macula/meshtest"
 )
 
 // TestCloseLeavesNoGoroutines connects nodes over real UDP, exercises them,
@@ -49,7 +49,8 @@ func TestCloseInVirtualTime(t *testing.T) {
 		m := meshtest.New(t, 5)
 		require.NoError(t, m.JoinAll(context.Background()))
 		m.Kill(2)
-		m.Restart(2)
+		_, err := m.Restart(2)
+		require.NoError(t, err)
 		m.Close()
 		synctest.Wait()
 	})
@@ -67,7 +68,7 @@ func TestCloseIsQuickInVirtualTime(t *testing.T) {
 			m := meshtest.New(t, 2)
 			require.NoError(t, m.JoinAll(t.Context()))
 			gone := m.Node(1).ID()
-			require.True(t, m.WaitFor(10*time.Second, func() bool { return len(m.Node(0).Members()) == 2 && len(m.Node(1).Members()) == 2 }))
+			waitConverged(t, m)
 			time.Sleep(2500 * time.Millisecond) // probes run both ways
 			start := time.Now()
 			require.NoError(t, m.Stop(1))
@@ -84,7 +85,7 @@ func TestCloseIsQuickInVirtualTime(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			m := meshtest.New(t, 2)
 			require.NoError(t, m.JoinAll(t.Context()))
-			require.True(t, m.WaitFor(10*time.Second, func() bool { return len(m.Node(0).Members()) == 2 && len(m.Node(1).Members()) == 2 }))
+			waitConverged(t, m)
 			m.Kill(1)
 			// Long enough for node 0 to probe the crashed node, suspect it
 			// and lose health (which stretches its probes' timers).
@@ -99,22 +100,23 @@ func TestCloseIsQuickInVirtualTime(t *testing.T) {
 }
 
 // TestCloseEndsProbesOfACrashedPeer, on real loopback UDP: a node whose
-// peer crashed is probing it when it closes. Close returns within a
-// second and leaves no goroutine behind, memberlist's probe included
-// (checked at once, without goleak's usual retries, which could let a
-// probe time out on its own meanwhile).
+// peer went silent (paused: as a crashed host, it answers nothing) is
+// probing it when it closes. Close returns within a second and leaves no
+// goroutine behind, memberlist's probe included (checked at once, without
+// goleak's usual retries, which could let a probe time out on its own
+// meanwhile).
 func TestCloseEndsProbesOfACrashedPeer(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	a, peer, conn := closePair(t)
-	conn.cut.Store(true)
-	// Long enough for a to probe the silent peer, suspect it and lose
-	// health, which stretches its probes' timers to seconds.
+	m := closePair(t)
+	m.Pause(1)
+	// Long enough for node 0 to probe the silent peer, suspect it and
+	// lose health, which stretches its probes' timers to seconds.
 	time.Sleep(3 * time.Second)
 	start := time.Now()
-	require.NoError(t, a.Close())
+	require.NoError(t, m.Stop(0))
 	took := time.Since(start)
 	t.Logf("Close took %v", took)
-	require.NoError(t, peer.Close())
+	m.Close()
 	// memberlist's listeners end on their own after Shutdown, within a
 	// scheduling round; a probe left waiting for its timer lives at least
 	// ProbeTimeout (500 ms) after its ping, and up to seconds. 300 ms tells

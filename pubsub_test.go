@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/org/macula"
-	"github.com/org/macula/internal/meshtest"
+	"github.com/org/macula/meshtest"
 )
 
 // indexLog records which events (by the index each carries as payload)
@@ -50,23 +50,20 @@ func (l *indexLog) len() int {
 	return len(l.count)
 }
 
-func waitMembers(t *testing.T, m *meshtest.Mesh, n int) {
+// waitConverged waits up to 10 s (virtual) until every running member of
+// m sees every other alive.
+func waitConverged(t *testing.T, m *meshtest.Mesh) {
 	t.Helper()
-	require.True(t, m.WaitFor(10*time.Second, func() bool {
-		for i := range n {
-			if len(m.Node(i).Members()) != n {
-				return false
-			}
-		}
-		return true
-	}), "membership converges")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, m.WaitConverged(ctx))
 }
 
 func TestPubSubAtLeastOnceUnderLossAndSubscriberRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 4
 		m := meshtest.New(t, n, meshtest.WithBootstrapTo(0))
-		waitMembers(t, m, n)
+		waitConverged(t, m)
 		m.SetLoss(0.10)
 		ctx := context.Background()
 		lives := []*indexLog{newIndexLog(), newIndexLog()}
@@ -99,7 +96,8 @@ func TestPubSubAtLeastOnceUnderLossAndSubscriberRestart(t *testing.T) {
 		time.Sleep(time.Second)
 		m.Kill(3)
 		time.Sleep(300 * time.Millisecond)
-		node := m.Restart(3)
+		node, err := m.Restart(3)
+		require.NoError(t, err)
 		_, err = node.Subscribe(ctx, "orders.#", lives[1].handle)
 		require.NoError(t, err)
 
@@ -125,7 +123,7 @@ func TestPubSubDeadSubscriberIsNoLongerSentTo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 6
 		m := meshtest.New(t, n, meshtest.WithBootstrapTo(0))
-		waitMembers(t, m, n)
+		waitConverged(t, m)
 		ctx := context.Background()
 		live, doomed := newIndexLog(), newIndexLog()
 		_, err := m.Node(4).Subscribe(ctx, "metrics.*", live.handle)

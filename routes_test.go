@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/org/macula"
-	"github.com/org/macula/internal/meshtest"
+	"github.com/org/macula/meshtest"
 )
 
 func routeIDs(n *macula.Node) map[macula.NodeID]bool {

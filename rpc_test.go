@@ -10,14 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/org/macula"
-	"github.com/org/macula/internal/meshtest"
+	"github.com/org/macula/meshtest"
 )
 
 func TestRPCDeadProviderIsNoLongerTried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 6
 		m := meshtest.New(t, n, meshtest.WithBootstrapTo(0))
-		waitMembers(t, m, n)
+		waitConverged(t, m)
 		ctx := context.Background()
 		var mu sync.Mutex
 		served := map[int]int{}

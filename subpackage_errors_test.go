@@ -13,6 +13,7 @@ import (
 	"github.com/org/macula/directory"
 	"github.com/org/macula/discovery"
 	"github.com/org/macula/membership"
+	"github.com/org/macula/meshtest"
 	"github.com/org/macula/pubsub"
 	"github.com/org/macula/routing"
 	"github.com/org/macula/rpc"
@@ -46,6 +47,11 @@ func TestSubpackageConstructorsKeepTheContract(t *testing.T) {
 		{"discovery.NewRunner", func() error { _, err := discovery.NewRunner(discovery.RunnerConfig{}); return err }, macula.ErrInvalidConfig},
 		{"security.NewRealmCA", func() error { _, err := security.NewRealmCA("not a realm", time.Hour); return err }, macula.ErrInvalidRealm},
 		{"security.ParseURI", func() error { _, err := security.ParseURI("http://x"); return err }, macula.ErrInvalidURI},
+		{"meshtest.Start", func() error { _, err := meshtest.Start(0, meshtest.OverUDP()); return err }, macula.ErrInvalidConfig},
+		{"meshtest.Start options", func() error {
+			_, err := meshtest.Start(2, meshtest.OverUDP(), meshtest.WithBootstrapTo(2))
+			return err
+		}, macula.ErrInvalidOption},
 	}
 	for _, c := range cases {
 		t.Run(c.api, func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/org/macula"
-	"github.com/org/macula/internal/meshtest"
+	"github.com/org/macula/meshtest"
 	"github.com/org/macula/topology"
 )
 

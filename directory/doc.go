@@ -10,8 +10,12 @@
 // nodes that store the key as the mesh changes. Records of owners marked
 // down (dead or departed members) are hidden until they are marked up.
 //
-// A [*Cache] is the Directory of both pubsub.Config and rpc.Config: one
-// cache per node, shared by the two, over the node's *routing.DHT. The
+// This package also declares the two seams through which pub/sub and RPC
+// use records: [Records], where a service publishes this node's own
+// (*routing.DHT implements it), and [Resolver], where it reads the
+// others' ([*Cache] implements it). A [*Cache] is the Directory of both
+// pubsub.Config and rpc.Config: one cache per node, shared by the two,
+// over the node's *routing.DHT. The
 // root package wires it so; this package is public so that a service can
 // assemble transport, routing, directory, pubsub and rpc itself.
 //

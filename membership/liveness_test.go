@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/org/macula"
-	"github.com/org/macula/internal/meshtest"
 	"github.com/org/macula/membership"
+	"github.com/org/macula/meshtest"
 )
 
 // TestSuspicionAndRefutationAreReported cuts one node off until another

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/org/macula"
-	"github.com/org/macula/internal/meshtest"
 	"github.com/org/macula/membership"
+	"github.com/org/macula/meshtest"
 )
 
 // states returns node's view: member ID -> state.

@@ -152,18 +152,18 @@ func TestNoFalseDeathsAtScaleUnderTenPercentLoss(t *testing.T) {
 				}
 			}()
 		}
-		sent0, lost0, _ := sm.router.stats()
+		before := sm.net.Stats()
 		loss := 0.10
 		if v := os.Getenv("MACULA_SWIM_LOSS"); v != "" { // to explore the tail
 			var err error
 			loss, err = strconv.ParseFloat(v, 64)
 			require.NoError(t, err)
 		}
-		sm.router.setLoss(loss)
+		sm.net.SetLoss(loss)
 		time.Sleep(5 * time.Minute)
-		sm.router.setLoss(0)
-		sent, lost, _ := sm.router.stats()
-		sent, lost = sent-sent0, lost-lost0
+		sm.net.SetLoss(0)
+		after := sm.net.Stats()
+		sent, lost := after.Sent-before.Sent, after.Lost-before.Lost
 		// A suspicion raised just before the loss stopped ends, refuted
 		// or in a death, within the longest suspicion timeout: keep
 		// counting until then (55 s at 200 members).
@@ -240,9 +240,10 @@ func TestSWIMConvergenceAtScale(t *testing.T) {
 			require.NoError(t, pprof.WriteHeapProfile(f))
 			require.NoError(t, f.Close())
 		}
-		sent, _, _ := sm.router.stats()
+		stats := sm.net.Stats()
+		sent, delivered := stats.Sent, stats.NonQUIC
 		ps := sm.packetStats()
-		delivered, read := sm.router.rawDelivered(), sm.rawRead()
+		read := sm.rawRead()
 		t.Logf("%d members: start %v wall; joins %v virtual, %v wall; converged %v (virtual) after the last join, %v wall",
 			n, wall1.Sub(wall0).Round(time.Millisecond), virt2.Sub(virt1), wall2.Sub(wall1).Round(time.Millisecond),
 			virt3.Sub(virt2), wall3.Sub(wall2).Round(time.Millisecond))

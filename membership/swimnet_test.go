@@ -5,25 +5,25 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/quic-go/quic-go/testutils/simnet"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/org/macula/internal/faultnet"
 	"github.com/org/macula/membership"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
 
-// This file is a lighter mesh than internal/meshtest for the SWIM tests at
-// scale: each node is a transport.Transport (real quic-go and TLS, on a
-// simnet link) with a Membership on it, wired as macula.Node wires them,
+// This file is a lighter mesh than meshtest for the SWIM tests at scale:
+// each node is a transport.Transport (real quic-go and TLS, on a simnet
+// endpoint of internal/faultnet, the network under meshtest too) with a
+// Membership on it, wired as macula.Node wires them,
 // but without the DHT, overlay, pub/sub and discovery a full node runs.
 // Those add their own traffic and about 8 MB per node; membership alone is
 // what these tests measure, and it lets one process hold thousands of
@@ -41,7 +41,7 @@ const (
 // entries is not all counted), so sealed they reach 1404 bytes. At 200
 // members that was 13 % of all gossip, and a few members never learned of
 // some others.
-var ethernet = simnet.LinkSettings{MTU: 1500 - 40 - 8}
+const ethernet = 1500 - 40 - 8
 
 // swimKey is every node's gossip key, derived from the realm as a dev-mode
 // macula.Node derives its own: nodes of one realm open each other's
@@ -65,120 +65,37 @@ func swimSize(t testing.TB) int {
 	return 200
 }
 
-// swimRouter connects the nodes' simulated links like a switch. Packets to
-// or from a crashed node vanish, as do a random share of all packets while
-// a loss rate is set; like UDP, sending never fails.
-type swimRouter struct {
-	mu      sync.Mutex
-	links   map[netip.AddrPort]simnet.PacketReceiver
-	crashed map[netip.AddrPort]bool
-	loss    float64
-	rng     *rand.Rand
-	// sent counts every packet; lost those dropped by the loss rate,
-	// blocked those to or from crashed or unknown nodes; raw the packets
-	// passed on that are not QUIC's (membership's).
-	sent, lost, blocked, raw uint64
-}
-
-func newSwimRouter(seed uint64) *swimRouter {
-	return &swimRouter{
-		links:   make(map[netip.AddrPort]simnet.PacketReceiver),
-		crashed: make(map[netip.AddrPort]bool),
-		rng:     rand.New(rand.NewPCG(seed, 0x5eed)),
-	}
-}
-
-// key normalises an address: quic-go and memberlist hand simnet IPv4
-// addresses in both 4- and 16-byte forms.
-func key(a net.Addr) netip.AddrPort {
-	if u, ok := a.(*net.UDPAddr); ok {
-		ap := u.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
-}
-
-// SendPacket implements simnet.Router.
-func (r *swimRouter) SendPacket(p simnet.Packet) error {
-	from, to := key(p.From), key(p.To)
-	r.mu.Lock()
-	r.sent++
-	dst, ok := r.links[to]
-	switch {
-	case !ok || r.crashed[from] || r.crashed[to]:
-		r.blocked++
-		dst = nil
-	case r.loss > 0 && r.rng.Float64() < r.loss:
-		r.lost++
-		dst = nil
-	case len(p.Data) > 0 && p.Data[0]&0xc0 == 0: // see transport.WritePacket
-		r.raw++
-	}
-	r.mu.Unlock()
-	if dst != nil {
-		dst.RecvPacket(p)
-	}
-	return nil
-}
-
-// AddNode implements simnet.Router.
-func (r *swimRouter) AddNode(addr net.Addr, recv simnet.PacketReceiver) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.links[key(addr)] = recv
-}
-
-func (r *swimRouter) crash(addr net.Addr) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.crashed[key(addr)] = true
-}
-
-func (r *swimRouter) setLoss(p float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.loss = p
-}
-
-func (r *swimRouter) stats() (sent, lost, blocked uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.sent, r.lost, r.blocked
-}
-
-// rawDelivered is how many membership packets the router passed on.
-func (r *swimRouter) rawDelivered() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.raw
-}
-
-// swimNode is one member: its link, transport and membership.
+// swimNode is one member: its transport and membership.
 type swimNode struct {
 	index int
 	id    security.NodeID
 	addr  *net.UDPAddr
-	link  *simnet.SimulatedLink
 	tr    *transport.Transport
 	m     *membership.Membership
 }
 
-// swimMesh is a set of swimNodes on one swimRouter. It must be created in
-// a synctest bubble; it is closed by t.Cleanup.
+// swimMesh is a set of swimNodes on one faultnet.Net. Packets to or from
+// a crashed node vanish, as do a random share of all packets while a loss
+// rate is set. It must be created in a synctest bubble; it is closed by
+// t.Cleanup.
 type swimMesh struct {
-	t      testing.TB
-	router *swimRouter
-	nodes  []*swimNode // nil once killed
-	rng    *rand.Rand
-	trace  *traceLog // nil: members log nothing
+	t     testing.TB
+	net   *faultnet.Net
+	nodes []*swimNode // nil once killed
+	rng   *rand.Rand
+	trace *traceLog // nil: members log nothing
 }
 
 // newSwimMesh starts n members with cfg, none joined yet. If trace is
 // not nil, the members log to it.
 func newSwimMesh(t testing.TB, n int, cfg membership.Config, trace *traceLog) *swimMesh {
 	t.Helper()
-	sm := &swimMesh{t: t, router: newSwimRouter(uint64(n)), rng: rand.New(rand.NewPCG(uint64(n), 7)), trace: trace}
+	sm := &swimMesh{
+		t:     t,
+		net:   faultnet.New(faultnet.Config{Seed: uint64(n), Latency: swimLatency, MTU: ethernet}),
+		rng:   rand.New(rand.NewPCG(uint64(n), 7)),
+		trace: trace,
+	}
 	t.Cleanup(sm.close)
 	cfg.GossipKey = swimKey
 	for i := range n {
@@ -187,8 +104,8 @@ func newSwimMesh(t testing.TB, n int, cfg membership.Config, trace *traceLog) *s
 	return sm
 }
 
-// start brings up member i on its own address: link, transport, then
-// membership, connected the way macula.Node connects them.
+// start brings up member i on its own address: endpoint, transport,
+// then membership, connected the way macula.Node connects them.
 func (sm *swimMesh) start(i int, cfg membership.Config) *swimNode {
 	t := sm.t
 	t.Helper()
@@ -196,13 +113,7 @@ func (sm *swimMesh) start(i int, cfg membership.Config) *swimNode {
 	require.NoError(t, err)
 	h := i + 1 // 10.0.0.0 would be a network's own address
 	addr := &net.UDPAddr{IP: net.IPv4(10, byte(h>>16), byte(h>>8), byte(h)).To4(), Port: 4433}
-	link := &simnet.SimulatedLink{
-		UploadPacket: sm.router, Latency: swimLatency,
-		UplinkSettings: ethernet, DownlinkSettings: ethernet,
-	}
-	conn := simnet.NewBlockingSimConn(addr, link)
-	sm.router.AddNode(addr, link)
-	link.Start()
+	conn := sm.net.Sim(addr)
 	// The transport's callbacks reach the membership, which is built
 	// before the transport starts: no callback can run before it exists.
 	var m *membership.Membership
@@ -219,7 +130,6 @@ func (sm *swimMesh) start(i int, cfg membership.Config) *swimNode {
 	})
 	if err != nil {
 		_ = conn.Close()
-		_ = link.Close()
 		require.NoError(t, err)
 	}
 	var log *zap.Logger
@@ -235,16 +145,14 @@ func (sm *swimMesh) start(i int, cfg membership.Config) *swimNode {
 	}
 	if err != nil {
 		_ = tr.Close()
-		_ = link.Close()
 		require.NoError(t, err)
 	}
-	return &swimNode{index: i, id: id.ID(), addr: addr, link: link, tr: tr, m: m}
+	return &swimNode{index: i, id: id.ID(), addr: addr, tr: tr, m: m}
 }
 
 func (nd *swimNode) stop() {
 	_ = nd.m.Close()
-	_ = nd.tr.Close() // closes the SimConn, which frees the link's downlink
-	_ = nd.link.Close()
+	_ = nd.tr.Close() // closes the endpoint and its link
 }
 
 // join has member i exchange state with member j.
@@ -339,7 +247,7 @@ func (sm *swimMesh) kill(idx ...int) []security.NodeID {
 	var wg sync.WaitGroup
 	for _, i := range idx {
 		nd := sm.nodes[i]
-		sm.router.crash(nd.addr)
+		sm.net.SetDead(nd.addr, true)
 		ids = append(ids, nd.id)
 		sm.nodes[i] = nil
 		wg.Go(nd.stop)

@@ -2,15 +2,16 @@ package pubsub
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/org/macula/internal/stacktest"
 )
 
-// udpPair starts two nodes on real UDP sockets on 127.0.0.1 (real
+// udpPair starts two nodes on plain UDP sockets of 127.0.0.1 (real
 // quic-go, DHT, directory and Service each); node 1 subscribes to
 // "bench.*" with a handler counting events, and node 0 has published
 // until node 1 received one. Both run in the benchmark's process, so
@@ -18,20 +19,8 @@ import (
 func udpPair(b *testing.B) (pub *Service, received *atomic.Int64) {
 	b.Helper()
 	b.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	nodes := make([]*node, 2)
-	for i := range nodes {
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		require.NoError(b, err)
-		nodes[i] = startNode(b, conn, nil)
-	}
-	b.Cleanup(func() {
-		for _, nd := range nodes {
-			nd.close()
-		}
-	})
+	nodes := services(b, stacktest.New(b, 2, stacktest.Config{Realm: testRealm, Loopback: true}))
 	ctx := context.Background()
-	nodes[0].dht.AddPeer(nodes[1].dht.Self())
-	require.NoError(b, nodes[0].dht.Bootstrap(ctx))
 	received = new(atomic.Int64)
 	_, err := nodes[1].ps.Subscribe(ctx, "bench.*", func(context.Context, *Event) { received.Add(1) }, WithBuffer(1<<16))
 	require.NoError(b, err)

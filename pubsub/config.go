@@ -1,7 +1,6 @@
 package pubsub
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -9,49 +8,27 @@ import (
 
 	"github.com/org/macula/directory"
 	"github.com/org/macula/protocol"
-	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
 
-// Network is what pub/sub needs from the transport; *transport.Transport
-// implements it.
-type Network interface {
-	// Connect returns the connection to id, dialing addrs if there is none.
-	Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error)
-	// OpenStream opens a stream of type typ to the connected peer id.
-	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
-	// Handle registers h for incoming streams of type typ; nil removes it.
-	Handle(typ protocol.StreamType, h transport.StreamHandler)
-}
+// Network is what pub/sub needs from the transport.
+//
+// Deprecated: use [transport.Network], the one declaration shared with
+// rpc; Network is an alias of it.
+type Network = transport.Network
 
-// Records publishes this node's subscription records; *routing.DHT
-// implements it.
-type Records interface {
-	// NewRecord makes a record of this node, signed by it.
-	NewRecord(kind, name string, value []byte) (*routing.Record, error)
-	// Put stores rec on the nodes closest to its key, and republishes it.
-	Put(ctx context.Context, rec *routing.Record) error
-	// Remove replaces this node's record with a tombstone.
-	Remove(ctx context.Context, kind, name string) error
-}
+// Records publishes this node's subscription records.
+//
+// Deprecated: use [directory.Records], the one declaration shared with
+// rpc; Records is an alias of it.
+type Records = directory.Records
 
-// Directory reads the subscription records of other nodes, cached and
-// kept fresh; [*directory.Cache] implements it. A Directory that also has
-// a Generation() uint64 method, changed whenever a lookup could answer
-// differently (as [directory.Cache.Generation] is), lets Publish reuse the
-// subscriber set it resolved until the generation changes.
-type Directory interface {
-	// LookupEach looks up every key (the uncached ones at once) and calls
-	// fn with each key's index and live records, in order.
-	LookupEach(ctx context.Context, keys []routing.Key, fn func(i int, recs []*routing.Record)) error
-}
-
-var (
-	_ Network   = (*transport.Transport)(nil)
-	_ Records   = (*routing.DHT)(nil)
-	_ Directory = (*directory.Cache)(nil)
-)
+// Directory reads the subscription records of other nodes.
+//
+// Deprecated: use [directory.Resolver], the one declaration shared with
+// rpc; Directory is an alias of it.
+type Directory = directory.Resolver
 
 // Defaults of [Config].
 const (
@@ -71,12 +48,19 @@ type Config struct {
 	Realm string
 	// Addrs are where other nodes reach this one, put in its records.
 	Addrs []string
-	// Network carries event streams; required.
-	Network Network
+	// Network carries event streams; required. [*transport.Transport]
+	// implements it.
+	Network transport.Network
 	// Records stores this node's subscription records; required.
-	Records Records
-	// Directory resolves other nodes' subscriptions; required.
-	Directory Directory
+	// *routing.DHT implements it.
+	Records directory.Records
+	// Directory resolves other nodes' subscriptions, cached and kept
+	// fresh; required. [*directory.Cache] implements it. A Resolver that
+	// also has a Generation() uint64 method, changed whenever a lookup
+	// could answer differently (as [directory.Cache.Generation] is), lets
+	// Publish reuse the subscriber set it resolved until the generation
+	// changes.
+	Directory directory.Resolver
 	// MaxFrameSize is the transport's frame limit; payloads must leave
 	// room for the event's other fields. Default
 	// protocol.DefaultMaxFrameSize.

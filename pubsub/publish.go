@@ -34,8 +34,9 @@ var scratchFrames = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxScratch = 64 << 10
 
-// generationer is implemented by a Directory that says when its answers
-// may have changed ([*directory.Cache] does); plans are cached only then.
+// generationer is implemented by a directory.Resolver that says when its
+// answers may have changed ([*directory.Cache] does); plans are cached
+// only then.
 type generationer interface {
 	Generation() uint64
 }

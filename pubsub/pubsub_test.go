@@ -360,7 +360,7 @@ func TestCachedPlanFollowsLocalSubscriptions(t *testing.T) {
 
 // flakyNetwork fails Connect while down is set.
 type flakyNetwork struct {
-	Network
+	transport.Network
 	down *atomic.Bool
 }
 

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,49 +10,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/org/macula/directory"
-	"github.com/org/macula/routing"
-	"github.com/org/macula/security"
-	"github.com/org/macula/transport"
+	"github.com/org/macula/internal/stacktest"
 )
 
-// udpPair starts two nodes on real UDP sockets on 127.0.0.1, with real
+// udpPair starts two nodes on plain UDP sockets of 127.0.0.1, with real
 // quic-go, DHT, directory and Service each; node 1 serves "bench.echo",
 // which returns its arguments, and node 0 has called it once. It returns
 // the caller.
 func udpPair(b *testing.B) *Service {
 	b.Helper()
 	b.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	nodes := make([]*testNode, 2)
-	for i := range nodes {
-		id, err := security.GenerateIdentity()
-		require.NoError(b, err)
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		require.NoError(b, err)
-		addr := conn.LocalAddr().String()
-		tr, err := transport.New(transport.Config{Identity: id, Realm: testRealm, Conn: conn})
-		require.NoError(b, err)
-		require.NoError(b, tr.Start())
-		d, err := routing.New(routing.Config{
-			Self: routing.Contact{ID: id.ID(), Addrs: []string{addr}}, Realm: testRealm,
-			Identity: id, Querier: routing.NewQUICQuerier(tr),
-		})
-		require.NoError(b, err)
-		routing.Serve(tr, d, nil)
-		dir, err := directory.New(directory.Config{Source: d})
-		require.NoError(b, err)
-		svc, err := New(Config{Self: id.ID(), Realm: testRealm, Addrs: []string{addr}, Network: tr, Records: d, Directory: dir})
-		require.NoError(b, err)
-		nodes[i] = &testNode{id: id, addr: addr, tr: tr, dht: d, dir: dir, svc: svc}
-	}
-	b.Cleanup(func() {
-		for _, nd := range nodes {
-			nd.close()
-		}
-	})
+	nodes := services(b, stacktest.New(b, 2, stacktest.Config{Realm: testRealm, Loopback: true}), meshConfig{})
 	ctx := context.Background()
-	nodes[0].dht.AddPeer(nodes[1].dht.Self())
-	require.NoError(b, nodes[0].dht.Bootstrap(ctx))
 	_, err := nodes[1].svc.Register(ctx, "bench.echo", func(_ context.Context, inv *Invocation) (any, error) {
 		return inv.Args, nil
 	})

@@ -9,48 +9,27 @@ import (
 
 	"github.com/org/macula/directory"
 	"github.com/org/macula/protocol"
-	"github.com/org/macula/routing"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
 )
 
-// Network is what RPC needs from the transport; *transport.Transport
-// implements it.
-type Network interface {
-	// Connect returns the connection to id, dialing addrs if there is none.
-	Connect(ctx context.Context, id security.NodeID, addrs []string) (transport.PeerInfo, error)
-	// Peer returns the connected peer id.
-	Peer(id security.NodeID) (transport.PeerInfo, bool)
-	// OpenStream opens a stream of type typ to the connected peer id.
-	OpenStream(ctx context.Context, id security.NodeID, typ protocol.StreamType) (*transport.Stream, error)
-	// Handle registers h for incoming streams of type typ; nil removes it.
-	Handle(typ protocol.StreamType, h transport.StreamHandler)
-}
+// Network is what RPC needs from the transport.
+//
+// Deprecated: use [transport.Network], the one declaration shared with
+// pubsub; Network is an alias of it.
+type Network = transport.Network
 
-// Records publishes this node's provider records; *routing.DHT implements
-// it.
-type Records interface {
-	// NewRecord makes a record of this node, signed by it.
-	NewRecord(kind, name string, value []byte) (*routing.Record, error)
-	// Put stores rec on the nodes closest to its key, and republishes it.
-	Put(ctx context.Context, rec *routing.Record) error
-	// Remove replaces this node's record with a tombstone.
-	Remove(ctx context.Context, kind, name string) error
-}
+// Records publishes this node's provider records.
+//
+// Deprecated: use [directory.Records], the one declaration shared with
+// pubsub; Records is an alias of it.
+type Records = directory.Records
 
-// Directory reads the provider records of other nodes, cached and kept
-// fresh by watches; [*directory.Cache] implements it.
-type Directory interface {
-	// Lookup returns the live records under key whose owners are not
-	// known to be down.
-	Lookup(ctx context.Context, key routing.Key) ([]*routing.Record, error)
-}
-
-var (
-	_ Network   = (*transport.Transport)(nil)
-	_ Records   = (*routing.DHT)(nil)
-	_ Directory = (*directory.Cache)(nil)
-)
+// Directory reads the provider records of other nodes.
+//
+// Deprecated: use [directory.Resolver], the one declaration shared with
+// pubsub; Directory is an alias of it.
+type Directory = directory.Resolver
 
 // Defaults of [Config].
 const (
@@ -86,12 +65,15 @@ type Config struct {
 	// provider records. Nil means none: callers then need a connection
 	// already, or their Resolve.
 	Addrs []string
-	// Network carries calls; required.
-	Network Network
+	// Network carries calls; required. [*transport.Transport] implements
+	// it.
+	Network transport.Network
 	// Records stores this node's provider records; required.
-	Records Records
-	// Directory resolves the providers of a procedure; required.
-	Directory Directory
+	// *routing.DHT implements it.
+	Records directory.Records
+	// Directory resolves the providers of a procedure, cached and kept
+	// fresh by watches; required. [*directory.Cache] implements it.
+	Directory directory.Resolver
 	// RTT reports the round-trip time to a node, for [LeastLatency]. Nil
 	// means the transport's estimate for connected peers (Network.Peer).
 	// It is called on the caller's goroutine and must not block.

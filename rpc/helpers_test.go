@@ -79,6 +79,16 @@ func (f *fakeDirectory) Lookup(context.Context, routing.Key) ([]*routing.Record,
 	return f.recs, f.err
 }
 
+func (f *fakeDirectory) LookupEach(_ context.Context, keys []routing.Key, fn func(int, []*routing.Record)) error {
+	if f.err != nil {
+		return f.err
+	}
+	for i := range keys {
+		fn(i, f.recs)
+	}
+	return nil
+}
+
 // localService returns a Service with fake network, records and directory:
 // only its own handlers can be called.
 func localService(t *testing.T, adjust func(*Config)) (*Service, *fakeRecords, *fakeNetwork) {
