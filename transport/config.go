@@ -25,14 +25,25 @@ const (
 	DefaultStreamBurst        = 5_000
 	DefaultFrameRate          = 4_000_000
 	DefaultFrameBurst         = 400_000
+	DefaultPingRate           = 100
+	DefaultPingBurst          = 500
+	DefaultDatagramRate       = 10_000
+	DefaultDatagramBurst      = 1_000
+	DefaultHandshakeRate      = 200
+	DefaultHandshakeBurst     = 1_000
+	DefaultStrikeLimit        = 1_000
+	DefaultStrikeWindow       = 10 * time.Second
+	DefaultBanDuration        = 30 * time.Second
+	DefaultMaxBanDuration     = 30 * time.Minute
 )
 
 // NoLimitDuration, in [Config.ConnIdleTimeout], turns idle trimming off.
 const NoLimitDuration time.Duration = -1
 
-// NoLimit, in a per-peer limit field of [Config] (MaxStreamsPerPeer,
-// StreamRate, StreamBurst, FrameRate, FrameBurst), turns that limit off.
-// Zero means the default; other negative values are invalid.
+// NoLimit, in a per-peer limit field of [Config] (MaxStreamsPerPeer and
+// the rates and bursts of streams, frames, pings, datagrams and
+// handshakes, and StrikeLimit), turns that limit off. Zero means the
+// default; other negative values are invalid.
 const NoLimit = -1
 
 // Config configures a [Transport]. Identity, Realm and Conn are required;
@@ -126,6 +137,69 @@ type Config struct {
 	FrameRate float64
 	// FrameBurst: see FrameRate.
 	FrameBurst int
+	// PingRate and PingBurst are a token bucket, per connection, on the
+	// pings and heartbeats the peer sends on the control stream (each ping
+	// makes this node write a pong). A ping over it is not answered (the
+	// peer's Ping waits until its context ends) and a heartbeat over it is
+	// dropped; the connection goes on. Zero means DefaultPingRate (100/s)
+	// and DefaultPingBurst (500), far above what keep-alives and RTT
+	// probes need; NoLimit in either turns the bucket off.
+	PingRate float64
+	// PingBurst: see PingRate.
+	PingBurst int
+	// DatagramRate and DatagramBurst are a token bucket, per connection,
+	// on the datagrams the peer sends: one over it is dropped before its
+	// handler, as a full socket buffer would drop it. Zero means
+	// DefaultDatagramRate (10,000/s, about 12 MB/s of full datagrams) and
+	// DefaultDatagramBurst (1,000); NoLimit in either turns the bucket off.
+	DatagramRate float64
+	// DatagramBurst: see DatagramRate.
+	DatagramBurst int
+	// HandshakeRate and HandshakeBurst are a token bucket per source IP
+	// address (for IPv6, per /64 prefix) on the connections peers open to
+	// this node, taken when a connection's first packet arrives, before
+	// any TLS work: a handshake over it is refused with QUIC's
+	// CONNECTION_REFUSED (the dialer's error wraps ErrRateLimited). This
+	// is the one limit that applies before a peer is authenticated. Nodes
+	// behind one address (a NAT, or several nodes on one host) share its
+	// bucket. The address is not verified when the packet arrives, so a
+	// spoofer can use up another address's bucket: that delays the
+	// address's new connections, but admits nothing. Zero means
+	// DefaultHandshakeRate (200/s) and DefaultHandshakeBurst (1,000); a
+	// handshake costs this node a TLS 1.3 exchange with two Ed25519
+	// operations and a certificate check, so 200/s is a few percent of a
+	// core. NoLimit in either turns the bucket off.
+	HandshakeRate float64
+	// HandshakeBurst: see HandshakeRate.
+	HandshakeBurst int
+	// StrikeLimit and StrikeWindow decide when a peer that keeps going
+	// over its limits is banned. Every request a per-peer limit above
+	// refuses (streams, frames, pings, datagrams) is a strike against its
+	// peer, as is every refusal another layer reports with
+	// [Transport.Strike] (the Node reports the DHT's per-sender rates). A
+	// peer with more than StrikeLimit strikes within StrikeWindow (a token
+	// bucket of StrikeLimit refilled over StrikeWindow, kept per node ID,
+	// so reconnecting does not reset it) is banned: see BanDuration. Zero
+	// means DefaultStrikeLimit (1,000) and DefaultStrikeWindow (10 s): a
+	// peer over a limit by a hundred requests a second for ten seconds,
+	// far from anything honest traffic does with the default limits, and
+	// one flooding a hundred times over any limit is banned within a
+	// second. NoLimit as StrikeLimit turns banning off.
+	StrikeLimit int
+	// StrikeWindow: see StrikeLimit.
+	StrikeWindow time.Duration
+	// BanDuration is how long a banned peer is refused: its connection is
+	// closed with protocol.CodeRateLimited, its handshakes are refused
+	// (its dials fail with an error wrapping ErrBanned), and this node's
+	// own dials to it fail at once with a [*BannedError]. Each further
+	// ban of the same peer doubles the duration, up to MaxBanDuration; a
+	// peer not banned again for MaxBanDuration after its last ban ended
+	// starts again from BanDuration. Zero means DefaultBanDuration (30 s)
+	// and DefaultMaxBanDuration (30 min, or BanDuration if that is
+	// longer); MaxBanDuration below BanDuration is invalid.
+	BanDuration time.Duration
+	// MaxBanDuration: see BanDuration.
+	MaxBanDuration time.Duration
 	// Logger receives the transport's logs. Nil means no logging.
 	Logger *zap.Logger
 	// OnHandshakeFailure, if set, is called for every refused or failed
@@ -148,9 +222,18 @@ type Config struct {
 	// limit (so a flood does not flood an audit log); ev.Refused counts the
 	// refusals since the previous call. Every refusal is counted in
 	// [Transport.LimitStats]. It is called from the connection's stream
-	// accept goroutine (stream limits) or from the goroutine calling
-	// ReadFrame (frame limit), and must not block.
+	// accept goroutine (stream limits), the goroutine calling ReadFrame
+	// (frame limit), the connection's control goroutine (pings), its
+	// datagram goroutine (datagrams) or quic-go's packet-handling
+	// goroutine (handshakes, at most once per second per source
+	// address), and must not block.
 	OnLimitExceeded func(ev LimitEvent)
+	// OnBan, if set, is called once each time a peer is banned (see
+	// StrikeLimit and BanDuration), before its connection is closed. It
+	// is called from the goroutine whose refusal made the last strike (a
+	// stream accept, ReadFrame, control or datagram goroutine, or the
+	// caller of [Transport.Strike]) and must not block.
+	OnBan func(ev BanEvent)
 	// OnViolation, if set, is called when a peer breaks the protocol on a
 	// stream: a malformed or oversized frame, a message type this node
 	// does not know, or a stream of an unknown type. The stream has been
@@ -232,6 +315,10 @@ func (c *Config) limitDefaults() error {
 		{"MaxStreamsPerPeer", float64(c.MaxStreamsPerPeer)},
 		{"StreamRate", c.StreamRate}, {"StreamBurst", float64(c.StreamBurst)},
 		{"FrameRate", c.FrameRate}, {"FrameBurst", float64(c.FrameBurst)},
+		{"PingRate", c.PingRate}, {"PingBurst", float64(c.PingBurst)},
+		{"DatagramRate", c.DatagramRate}, {"DatagramBurst", float64(c.DatagramBurst)},
+		{"HandshakeRate", c.HandshakeRate}, {"HandshakeBurst", float64(c.HandshakeBurst)},
+		{"StrikeLimit", float64(c.StrikeLimit)},
 	} {
 		if f.v != NoLimit && (f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0)) {
 			return fmt.Errorf("%w: %s is %v; use a positive value, zero for the default or NoLimit", ErrInvalidConfig, f.name, f.v)
@@ -251,6 +338,48 @@ func (c *Config) limitDefaults() error {
 	}
 	if c.FrameBurst == 0 {
 		c.FrameBurst = DefaultFrameBurst
+	}
+	for _, f := range []struct {
+		v   *float64
+		def float64
+	}{
+		{&c.PingRate, DefaultPingRate}, {&c.DatagramRate, DefaultDatagramRate}, {&c.HandshakeRate, DefaultHandshakeRate},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&c.PingBurst, DefaultPingBurst}, {&c.DatagramBurst, DefaultDatagramBurst},
+		{&c.HandshakeBurst, DefaultHandshakeBurst}, {&c.StrikeLimit, DefaultStrikeLimit},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	return c.banDefaults()
+}
+
+// banDefaults checks the strike window and ban durations and fills in
+// their defaults.
+func (c *Config) banDefaults() error {
+	if c.StrikeWindow < 0 || c.BanDuration < 0 || c.MaxBanDuration < 0 {
+		return fmt.Errorf("%w: StrikeWindow, BanDuration and MaxBanDuration must not be negative", ErrInvalidConfig)
+	}
+	if c.StrikeWindow == 0 {
+		c.StrikeWindow = DefaultStrikeWindow
+	}
+	if c.BanDuration == 0 {
+		c.BanDuration = DefaultBanDuration
+	}
+	if c.MaxBanDuration == 0 {
+		c.MaxBanDuration = max(DefaultMaxBanDuration, c.BanDuration)
+	}
+	if c.MaxBanDuration < c.BanDuration {
+		return fmt.Errorf("%w: MaxBanDuration %v is below BanDuration %v", ErrInvalidConfig, c.MaxBanDuration, c.BanDuration)
 	}
 	return nil
 }

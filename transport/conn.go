@@ -148,12 +148,19 @@ func (pc *peerConn) controlLoop() {
 		}
 		switch body := env.Body.(type) {
 		case *protocol.Envelope_Ping:
+			if !pc.allowPing() {
+				pc.limitExceeded(LimitPingRate)
+				continue
+			}
 			if err := pc.send(&protocol.Envelope{Body: &protocol.Envelope_Pong{Pong: &protocol.Pong{Nonce: body.Ping.GetNonce()}}}); err != nil {
 				pc.t.log.Debug("pong failed", zap.Stringer("peer", pc.id), zap.Error(err))
 			}
 		case *protocol.Envelope_Pong:
 			pc.pong(body.Pong.GetNonce())
 		case *protocol.Envelope_Heartbeat:
+			if !pc.allowPing() {
+				pc.limitExceeded(LimitPingRate)
+			}
 		case *protocol.Envelope_Close:
 			pc.t.log.Debug("peer is closing the connection", zap.Stringer("peer", pc.id),
 				zap.Stringer("code", body.Close.GetCode()), zap.String("reason", body.Close.GetReason()))

@@ -114,11 +114,10 @@ func (t *Transport) protectedBy(id security.NodeID) []string {
 	return slices.Clone(p.tags[id])
 }
 
-// trimLoop runs the connection manager until the Transport closes.
+// trimLoop runs the connection manager, and forgets the limit state that
+// is the same as none, until the Transport closes.
 func (t *Transport) trimLoop() {
-	if t.cfg.ConnIdleTimeout == NoLimitDuration && t.cfg.ConnHighWater == NoLimit {
-		return
-	}
+	trim := t.cfg.ConnIdleTimeout != NoLimitDuration || t.cfg.ConnHighWater != NoLimit
 	tick := time.NewTicker(t.cfg.trimInterval())
 	defer tick.Stop()
 	for {
@@ -126,7 +125,10 @@ func (t *Transport) trimLoop() {
 		case <-t.ctx.Done():
 			return
 		case now := <-tick.C:
-			t.Trim(now)
+			if trim {
+				t.Trim(now)
+			}
+			t.sweepLimits(now)
 		}
 	}
 }

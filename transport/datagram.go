@@ -110,6 +110,10 @@ func (pc *peerConn) datagramLoop() {
 		if len(b) == 0 {
 			continue
 		}
+		if !pc.allowDatagram() {
+			pc.limitExceeded(LimitDatagramRate)
+			continue
+		}
 		h := pc.t.datagramHandler(protocol.StreamType(b[0]))
 		if h == nil {
 			pc.t.log.Debug("dropping datagram of unknown type", zap.Stringer("peer", pc.id), zap.Uint8("type", b[0]))

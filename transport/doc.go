@@ -23,11 +23,17 @@
 //
 // One peer cannot starve the node: each connection has limits on the
 // streams in handlers at once ([Config.MaxStreamsPerPeer]), on the rate of
-// stream opens ([Config.StreamRate]) and on the rate of frames read
-// ([Config.FrameRate]). The excess is refused with
-// [protocol.CodeRateLimited] (the peer's stream errors wrap
-// [ErrRateLimited]), counted in [Transport.LimitStats] and reported through
-// [Config.OnLimitExceeded]; the peer's other streams go on.
+// stream opens ([Config.StreamRate]), of frames read ([Config.FrameRate]),
+// of pings ([Config.PingRate]) and of datagrams ([Config.DatagramRate]),
+// and each source address a limit on the rate of new connections
+// ([Config.HandshakeRate]), checked before any TLS work. The excess is
+// refused (streams with [protocol.CodeRateLimited]: the peer's stream
+// errors wrap [ErrRateLimited]), counted in [Transport.LimitStats] and
+// reported through [Config.OnLimitExceeded]; the peer's other streams go
+// on. A peer refused again and again ([Config.StrikeLimit]) is banned for
+// a back-off period that doubles with each ban ([Config.BanDuration]):
+// its connection is closed, its handshakes are refused and this node does
+// not dial it ([ErrBanned], [Config.OnBan]).
 //
 // # Usage
 //

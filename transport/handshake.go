@@ -31,6 +31,9 @@ func (t *Transport) Dial(ctx context.Context, addr net.Addr, expected security.N
 		if pc := t.peers.get(expected); pc != nil {
 			return pc.info(), nil
 		}
+		if until, banned := t.refuseBanned(expected); banned {
+			return PeerInfo{}, fmt.Errorf("dial %s: %w", addr, &BannedError{Peer: expected, Until: until})
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.HandshakeTimeout)
 	defer cancel()
@@ -54,6 +57,10 @@ func (t *Transport) Dial(ctx context.Context, addr net.Addr, expected security.N
 		_ = conn.CloseWithError(quic.ApplicationErrorCode(protocol.CodeOK), ErrSelfConnection.Error())
 		return PeerInfo{}, fmt.Errorf("dial %s: %w", addr, ErrSelfConnection)
 	}
+	if until, banned := t.refuseBanned(id); banned {
+		_ = conn.CloseWithError(quic.ApplicationErrorCode(protocol.CodeRateLimited), banReason(until))
+		return PeerInfo{}, fmt.Errorf("dial %s: %w", addr, &BannedError{Peer: id, Until: until})
+	}
 	pc, err := t.helloAsDialer(ctx, conn, id)
 	if err != nil {
 		code, _ := StreamCode(err)
@@ -74,12 +81,23 @@ func (t *Transport) Dial(ctx context.Context, addr net.Addr, expected security.N
 }
 
 // classifyConnErr turns quic-go's handshake and close errors into ours.
+// A connection the peer refused before any handshake
+// (CONNECTION_REFUSED: over its handshake rate, or its accept queue is
+// full) is rate limited; one it closed with CodeRateLimited is banned.
 func classifyConnErr(t *Transport, err error) error {
 	var te *quic.TransportError
 	if errors.As(err, &te) && te.Remote && te.ErrorCode.IsCryptoError() {
 		return fmt.Errorf("%w: %w", ErrPeerRefused, err)
 	}
+	if errors.As(err, &te) && te.Remote && te.ErrorCode == quic.ConnectionRefused {
+		return fmt.Errorf("%w: %w", ErrRateLimited, err)
+	}
 	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote && protocol.ErrorCode(ae.ErrorCode) == protocol.CodeRateLimited {
+		// Only a ban closes a connection with this code while it is
+		// being set up (see refuseIfBanned).
+		return fmt.Errorf("%w: %w", ErrBanned, err)
+	}
 	if errors.As(err, &ae) && ae.Remote {
 		if s := sentinelFor(protocol.ErrorCode(ae.ErrorCode)); s != nil {
 			return fmt.Errorf("%w: %w", s, err)
@@ -137,6 +155,9 @@ func (t *Transport) serveInbound(conn *quic.Conn) {
 		_ = conn.CloseWithError(quic.ApplicationErrorCode(protocol.CodeOK), ErrSelfConnection.Error())
 		return
 	}
+	if t.refuseIfBanned(conn, id) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.HandshakeTimeout)
 	defer cancel()
 	ctrl, err := conn.AcceptStream(ctx)
@@ -166,8 +187,24 @@ func (t *Transport) serveInbound(conn *quic.Conn) {
 		return
 	}
 	_ = ctrl.SetDeadline(time.Time{})
+	if t.refuseIfBanned(conn, id) { // banned during the Hello exchange
+		return
+	}
 	pc := t.newPeerConn(conn, ctrl, reader, id, hello, false, id, hello.GetDialSeq())
 	t.register(pc)
+}
+
+// refuseIfBanned closes an inbound connection from a banned peer with
+// CodeRateLimited, which its dial reports as ErrBanned, and reports
+// whether it did. The refusal is counted, not audited: the ban was.
+func (t *Transport) refuseIfBanned(conn *quic.Conn, id security.NodeID) bool {
+	until, banned := t.refuseBanned(id)
+	if !banned {
+		return false
+	}
+	t.log.Debug("refusing a banned peer", zap.Stringer("peer", id), zap.Stringer("addr", addrStringer{conn.RemoteAddr()}))
+	_ = conn.CloseWithError(quic.ApplicationErrorCode(protocol.CodeRateLimited), banReason(until))
+	return true
 }
 
 // hello is our Hello; dialSeq is set on connections we dial.

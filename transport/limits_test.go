@@ -317,6 +317,71 @@ func TestLimitConfig(t *testing.T) {
 		"QUIC's credit must leave room for the excess to be refused")
 }
 
+// TestRequestLimitConfig covers the limits on pings, datagrams and
+// handshakes, and the strikes and bans.
+func TestRequestLimitConfig(t *testing.T) {
+	id, err := security.GenerateIdentity()
+	require.NoError(t, err)
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer conn.Close()
+
+	type limits struct {
+		pRate, dRate, hRate    float64
+		pBurst, dBurst, hBurst int
+		strikes                int
+		window, ban, most      time.Duration
+	}
+	get := func(c Config) limits {
+		return limits{c.PingRate, c.DatagramRate, c.HandshakeRate, c.PingBurst, c.DatagramBurst, c.HandshakeBurst,
+			c.StrikeLimit, c.StrikeWindow, c.BanDuration, c.MaxBanDuration}
+	}
+	defaults := limits{DefaultPingRate, DefaultDatagramRate, DefaultHandshakeRate,
+		DefaultPingBurst, DefaultDatagramBurst, DefaultHandshakeBurst,
+		DefaultStrikeLimit, DefaultStrikeWindow, DefaultBanDuration, DefaultMaxBanDuration}
+	cases := []struct {
+		name string
+		set  func(*Config)
+		want limits // unless invalid
+		bad  bool
+	}{
+		{name: "defaults", set: func(*Config) {}, want: defaults},
+		{name: "explicit", set: func(c *Config) {
+			c.PingRate, c.DatagramRate, c.HandshakeRate = 1, 2, 3
+			c.PingBurst, c.DatagramBurst, c.HandshakeBurst = 4, 5, 6
+			c.StrikeLimit, c.StrikeWindow, c.BanDuration, c.MaxBanDuration = 7, time.Second, time.Minute, time.Hour
+		}, want: limits{1, 2, 3, 4, 5, 6, 7, time.Second, time.Minute, time.Hour}},
+		{name: "no limits", set: func(c *Config) {
+			c.PingRate, c.DatagramRate, c.HandshakeRate = NoLimit, NoLimit, NoLimit
+			c.PingBurst, c.DatagramBurst, c.HandshakeBurst, c.StrikeLimit = NoLimit, NoLimit, NoLimit, NoLimit
+		}, want: limits{NoLimit, NoLimit, NoLimit, NoLimit, NoLimit, NoLimit, NoLimit,
+			DefaultStrikeWindow, DefaultBanDuration, DefaultMaxBanDuration}},
+		{name: "a long ban raises the cap's default", set: func(c *Config) { c.BanDuration = 2 * time.Hour },
+			want: func() limits { l := defaults; l.ban, l.most = 2*time.Hour, 2*time.Hour; return l }()},
+		{name: "negative ping rate", set: func(c *Config) { c.PingRate = -2 }, bad: true},
+		{name: "NaN datagram rate", set: func(c *Config) { c.DatagramRate = math.NaN() }, bad: true},
+		{name: "infinite handshake rate", set: func(c *Config) { c.HandshakeRate = math.Inf(1) }, bad: true},
+		{name: "negative handshake burst", set: func(c *Config) { c.HandshakeBurst = -5 }, bad: true},
+		{name: "negative strike limit", set: func(c *Config) { c.StrikeLimit = -3 }, bad: true},
+		{name: "negative strike window", set: func(c *Config) { c.StrikeWindow = -time.Second }, bad: true},
+		{name: "negative ban", set: func(c *Config) { c.BanDuration = -time.Second }, bad: true},
+		{name: "cap below the ban", set: func(c *Config) { c.BanDuration, c.MaxBanDuration = time.Hour, time.Minute }, bad: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Identity: id, Realm: testRealm, Conn: conn}
+			tc.set(&cfg)
+			got, err := cfg.withDefaults()
+			if tc.bad {
+				require.ErrorIs(t, err, ErrInvalidConfig)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, get(got))
+		})
+	}
+}
+
 func TestBucket(t *testing.T) {
 	ms := int64(time.Millisecond)
 	take := func(b *bucket, now int64) int {
@@ -390,6 +455,9 @@ func TestLimitString(t *testing.T) {
 	require.Equal(t, "streams", LimitStreams.String())
 	require.Equal(t, "stream_rate", LimitStreamRate.String())
 	require.Equal(t, "frame_rate", LimitFrameRate.String())
+	require.Equal(t, "ping_rate", LimitPingRate.String())
+	require.Equal(t, "datagram_rate", LimitDatagramRate.String())
+	require.Equal(t, "handshake_rate", LimitHandshakeRate.String())
 	require.Equal(t, "limit_9", Limit(9).String())
 }
 

@@ -45,6 +45,10 @@ type Transport struct {
 	dials            dialGroup
 	datagramsDropped atomic.Uint64
 	limitRefused     [numLimits]atomic.Uint64 // by Limit; see LimitStats
+	handshakes       *addrLimiter             // nil: no handshake limit
+	bans             *banList                 // nil: banning off
+	bansImposed      atomic.Uint64
+	bannedRefused    atomic.Uint64
 
 	handlersMu       sync.RWMutex
 	handlers         map[protocol.StreamType]StreamHandler
@@ -78,6 +82,8 @@ func New(cfg Config) (*Transport, error) {
 		log:              cfg.Logger.Named("transport"),
 		instance:         uint64(time.Now().UnixNano()),
 		peers:            newPeerTable(),
+		handshakes:       newAddrLimiter(&cfg),
+		bans:             newBanList(&cfg),
 		handlers:         make(map[protocol.StreamType]StreamHandler),
 		datagramHandlers: make(map[protocol.StreamType]DatagramHandler),
 		quicConf: &quic.Config{
@@ -109,7 +115,7 @@ func (t *Transport) Start() error {
 	if t.started.Load() {
 		return nil
 	}
-	qt := &quic.Transport{Conn: t.cfg.Conn}
+	qt := &quic.Transport{Conn: t.cfg.Conn, ConnContext: t.admitHandshake}
 	ln, err := qt.Listen(t.serverTLS(), t.quicConf)
 	if err != nil {
 		_ = qt.Close()
