@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -41,10 +42,21 @@ type Connector interface {
 	// Connect dials the peer id (the Connector knows its addresses) and
 	// returns once the link is up, or returns nil at once if it is already
 	// connected. ctx bounds the dial only, not the life of the link; it is
-	// cancelled after Config.DialTimeout and when the Manager closes.
+	// cancelled after Config.DialTimeout and when the Manager closes. An
+	// error with a RetryAfter() time.Duration method (found with
+	// errors.As, as on the transport's error for a banned peer) makes the
+	// Manager wait at least that long, beyond its backoff, before dialing
+	// id again.
 	Connect(ctx context.Context, id security.NodeID) error
 	// Connected reports whether a link to id is up. It must not block.
 	Connected(id security.NodeID) bool
+}
+
+// retryAfter is implemented by a Connect error that knows when a retry
+// can succeed, such as the transport's error for a banned peer
+// (transport.BannedError).
+type retryAfter interface {
+	RetryAfter() time.Duration
 }
 
 // Config configures a [Manager]. Zero durations, a zero K and a nil Logger
@@ -345,6 +357,12 @@ func (m *Manager) finish(r dialResult, now time.Time) {
 		p.backoff *= 2
 	}
 	wait := min(m.jitter(p.backoff), m.cfg.MaxBackoff)
+	var ra retryAfter
+	if errors.As(r.err, &ra) {
+		// The peer cannot be reached before then (a ban): dialing
+		// during the wait would only fail again.
+		wait = max(wait, ra.RetryAfter())
+	}
 	p.next = now.Add(wait)
 	m.log.Debug("connect to neighbour failed", zap.Stringer("peer", r.id), zap.Error(r.err), zap.Duration("retry_in", wait))
 }

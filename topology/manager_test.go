@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -32,7 +33,8 @@ type fakeConnector struct {
 	connected map[security.NodeID]bool
 	fail      map[security.NodeID]int // failures left; < 0: always
 	block     map[security.NodeID]bool
-	ctxErrs   []error // ctx.Err() seen by blocked Connects
+	errs      map[security.NodeID]error // returned by failing Connects; default errDialFailed
+	ctxErrs   []error                   // ctx.Err() seen by blocked Connects
 }
 
 func newFakeConnector() *fakeConnector {
@@ -41,6 +43,7 @@ func newFakeConnector() *fakeConnector {
 		connected: make(map[security.NodeID]bool),
 		fail:      make(map[security.NodeID]int),
 		block:     make(map[security.NodeID]bool),
+		errs:      make(map[security.NodeID]error),
 	}
 }
 
@@ -49,6 +52,7 @@ func (f *fakeConnector) Connect(ctx context.Context, id security.NodeID) error {
 	f.calls = append(f.calls, call{id: id, at: time.Since(f.start)})
 	block := f.block[id]
 	fail := f.fail[id]
+	failErr := f.errs[id]
 	if fail > 0 {
 		f.fail[id]--
 	}
@@ -61,6 +65,9 @@ func (f *fakeConnector) Connect(ctx context.Context, id security.NodeID) error {
 		return ctx.Err()
 	}
 	if fail != 0 {
+		if failErr != nil {
+			return failErr
+		}
 		return errDialFailed
 	}
 	f.mu.Lock()
@@ -227,6 +234,33 @@ func TestManagerBackoff(t *testing.T) {
 		// Waits 100, 200, 400, 800ms, then capped at 1s.
 		require.Equal(t, ms(0, 100, 300, 700, 1500, 2500, 3500, 4500, 5500), fc.callsTo(b))
 		require.Equal(t, ms(0), fc.callsTo(a))
+	})
+}
+
+// bannedErr is a Connect error that says when a retry can succeed, as
+// the transport's error for a banned peer does.
+type bannedErr struct{ left time.Duration }
+
+func (e bannedErr) Error() string             { return "banned" }
+func (e bannedErr) RetryAfter() time.Duration { return e.left }
+
+func TestManagerWaitsOutRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fc := newFakeConnector()
+		b := testID(3)
+		fc.set(b, 2, false)
+		fc.mu.Lock()
+		fc.errs[b] = fmt.Errorf("dial: %w", bannedErr{left: 5 * time.Second})
+		fc.mu.Unlock()
+		m := startManager(t, Config{Self: testID(1), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, fc)
+		defer m.Close()
+
+		m.SetMembers(testIDs(1, 3))
+		sleepUntil(fc, 20*time.Second)
+		// Not every backoff interval during the ban: once it has ended,
+		// even beyond MaxBackoff; then connected.
+		require.Equal(t, ms(0, 5000, 10000), fc.callsTo(b))
+		require.True(t, fc.Connected(b))
 	})
 }
 
