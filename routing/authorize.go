@@ -21,7 +21,7 @@ func (d *DHT) authorize(check func(Contact, *Record) error, from Contact, rec *R
 // authorizer, and the store's own checks (ErrStale, ErrLimit).
 func (d *DHT) admitStore(from Contact, rec *Record, parseErr error) error {
 	now := time.Now()
-	if err := d.limiter.allow(from.ID, now); err != nil {
+	if err := d.admit(d.limits.store, from.ID); err != nil {
 		return err
 	}
 	if parseErr != nil {

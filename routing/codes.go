@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/org/macula/protocol"
+	"github.com/org/macula/transport"
 )
 
 // ErrorCode returns the protocol code that carries err, an error of
@@ -66,4 +67,16 @@ func isRefusal(err error) bool {
 		}
 	}
 	return false
+}
+
+// busy reports whether err is a node refusing a query for its rate
+// limits (the DHT's query rate, or the transport's limits on streams and
+// handshakes), as opposed to failing: the node is alive. A ban is not
+// busy: a banned node, or one that banned this node, is of no use to a
+// lookup.
+func busy(err error) bool {
+	if errors.Is(err, transport.ErrBanned) {
+		return false
+	}
+	return errors.Is(err, &protocol.CodeError{Code: protocol.CodeRateLimited}) || errors.Is(err, transport.ErrRateLimited)
 }

@@ -50,8 +50,33 @@ const (
 	// DefaultStoreBurst is the burst of [DefaultStoreRate].
 	DefaultStoreBurst = 2000
 	// NoStoreLimit as [Config].StoreRate disables the per-sender store
-	// rate limit (as golang.org/x/time/rate's Inf does); +Inf does too.
+	// rate limit (as golang.org/x/time/rate's Inf does); +Inf and
+	// [NoLimit] do too.
 	NoStoreLimit = math.MaxFloat64
+
+	// DefaultQueryRate is how many FIND_NODE and FIND_VALUE queries per
+	// second a node answers from one sender in the long run, and
+	// DefaultQueryBurst how many at once. A lookup asks each node at most
+	// once, and a directory re-reads each key it caches once a minute by
+	// a lookup, so a sender with 5,000 cached keys starting at once, or
+	// running 30,000 lookups a minute, stays within them. A query is
+	// cheap next to a STORE (no signature to check), but a FIND_VALUE
+	// answer may carry a key's 256 records.
+	DefaultQueryRate = 500.0
+	// DefaultQueryBurst is the burst of [DefaultQueryRate].
+	DefaultQueryBurst = 5000
+	// DefaultWatchRate is how many WATCH requests per second a node
+	// accepts from one sender in the long run, and DefaultWatchBurst how
+	// many at once: a sender may open its whole allowance of
+	// [MaxWatchesPerPeer] watches at once, and renewing them every lease
+	// ([DefaultWatchLease], 60 s) takes about 17 a second.
+	DefaultWatchRate = 50.0
+	// DefaultWatchBurst is the burst of [DefaultWatchRate].
+	DefaultWatchBurst = MaxWatchesPerPeer
+
+	// NoLimit as a per-sender rate of [Config] (StoreRate, QueryRate,
+	// WatchRate) turns that limit off.
+	NoLimit = -1
 )
 
 // Querier sends DHT queries to one remote node. The node's wire layer
@@ -187,12 +212,44 @@ type Config struct {
 	// none is refused with [ErrRateLimited] (protocol.CodeRateLimited on
 	// the wire) before its signature is checked, so one peer cannot
 	// starve the node. Defaults [DefaultStoreRate] and
-	// [DefaultStoreBurst]; StoreRate [NoStoreLimit] or +Inf disables the
-	// limit. NaN is invalid.
+	// [DefaultStoreBurst]; StoreRate [NoStoreLimit], [NoLimit] or +Inf
+	// disables the limit. NaN is invalid.
 	StoreRate float64
 	// StoreBurst is the size of each sender's token bucket (see
 	// StoreRate); default [DefaultStoreBurst].
 	StoreBurst int
+	// QueryRate and QueryBurst hold each sending node to a token bucket
+	// on its FIND_NODE and FIND_VALUE queries, as StoreRate does for
+	// STOREs: a query over it is answered with an error of code
+	// protocol.CodeRateLimited and no contacts, before any work (the
+	// querying node's lookup counts the node as busy, not failed, and
+	// keeps it in its table). [Serve] applies it; [DHT.HandleFindNode]
+	// and [DHT.HandleFindValue], which answer no error, do not. Defaults
+	// [DefaultQueryRate] and [DefaultQueryBurst]; QueryRate [NoLimit] or
+	// +Inf turns the limit off.
+	QueryRate float64
+	// QueryBurst: see QueryRate; default [DefaultQueryBurst].
+	QueryBurst int
+	// WatchRate and WatchBurst hold each sending node to a token bucket
+	// on the watches it opens: a watch over it fails with
+	// [ErrRateLimited] ([DHT.HandleWatch]; over QUIC the watcher's
+	// [QUICQuerier.Watch] fails with an error matching ErrRateLimited and
+	// retries a second later). Defaults [DefaultWatchRate] and
+	// [DefaultWatchBurst]; WatchRate [NoLimit] or +Inf turns the limit
+	// off.
+	WatchRate float64
+	// WatchBurst: see WatchRate; default [DefaultWatchBurst].
+	WatchBurst int
+	// OnLimitExceeded, if set, is called when a sender goes over one of
+	// the per-sender rates above (StoreRate, QueryRate, WatchRate), at
+	// most once per second per sender and kind of request, with the count
+	// of refusals since the previous call; [DHT.Stats] counts every
+	// refusal. A node's transport can count these refusals toward a ban
+	// of the sender (transport.Transport.Strike); the Node does. It is
+	// called synchronously on the goroutine serving the request, from
+	// many goroutines at once: it must be safe for concurrent use and
+	// must not block. Default: nothing is called.
+	OnLimitExceeded func(ev LimitEvent)
 }
 
 // allowAll is the default [Config].AuthorizeStore.
@@ -200,6 +257,24 @@ func allowAll(Contact, *Record) error { return nil }
 
 // ignoreRefusal is the default [Config].OnRecordRefused.
 func ignoreRefusal(Contact, *Record, error) {}
+
+// ignoreLimit is the default [Config].OnLimitExceeded.
+func ignoreLimit(LimitEvent) {}
+
+// rateDefaults checks a per-sender rate and fills in its default: zero
+// means def, NoLimit, NoStoreLimit and +Inf mean no limit (+Inf), and
+// NaN and other negative values are invalid.
+func rateDefaults(name string, v *float64, def float64) error {
+	switch {
+	case *v == NoLimit, *v >= NoStoreLimit:
+		*v = math.Inf(1)
+	case math.IsNaN(*v) || *v < 0:
+		return fmt.Errorf("%w: %s is %v", ErrInvalidConfig, name, *v)
+	case *v == 0:
+		*v = def
+	}
+	return nil
+}
 
 // withDefaults returns cfg with defaults filled in, or an error wrapping
 // ErrInvalidConfig.
@@ -230,6 +305,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"MaxRecordsPerKey", &cfg.MaxRecordsPerKey, DefaultMaxRecordsPerKey},
 		{"MaxRecordsPerOwner", &cfg.MaxRecordsPerOwner, DefaultMaxRecordsPerOwner},
 		{"StoreBurst", &cfg.StoreBurst, DefaultStoreBurst},
+		{"QueryBurst", &cfg.QueryBurst, DefaultQueryBurst},
+		{"WatchBurst", &cfg.WatchBurst, DefaultWatchBurst},
 	} {
 		if *f.v < 0 {
 			return cfg, fmt.Errorf("%w: %s is %d", ErrInvalidConfig, f.name, *f.v)
@@ -263,13 +340,18 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.TTL > MaxRecordLifetime {
 		return cfg, fmt.Errorf("%w: TTL %v is above %v", ErrInvalidConfig, cfg.TTL, MaxRecordLifetime)
 	}
-	switch {
-	case math.IsNaN(cfg.StoreRate) || cfg.StoreRate < 0:
-		return cfg, fmt.Errorf("%w: StoreRate is %v", ErrInvalidConfig, cfg.StoreRate)
-	case cfg.StoreRate == 0:
-		cfg.StoreRate = DefaultStoreRate
-	case cfg.StoreRate >= NoStoreLimit:
-		cfg.StoreRate = math.Inf(1)
+	for _, f := range []struct {
+		name string
+		v    *float64
+		def  float64
+	}{
+		{"StoreRate", &cfg.StoreRate, DefaultStoreRate},
+		{"QueryRate", &cfg.QueryRate, DefaultQueryRate},
+		{"WatchRate", &cfg.WatchRate, DefaultWatchRate},
+	} {
+		if err := rateDefaults(f.name, f.v, f.def); err != nil {
+			return cfg, err
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -282,6 +364,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.OnRecordRefused == nil {
 		cfg.OnRecordRefused = ignoreRefusal
+	}
+	if cfg.OnLimitExceeded == nil {
+		cfg.OnLimitExceeded = ignoreLimit
 	}
 	return cfg, nil
 }

@@ -24,7 +24,7 @@ type DHT struct {
 	store    *store
 	suspects *suspects
 	watches  *watchHub
-	limiter  *storeLimiter // nil: no store rate limit
+	limits   senderLimits
 	refusals refusalCounters
 
 	// life owns every goroutine of the DHT; ctx is its context, which
@@ -74,7 +74,7 @@ func New(cfg Config) (*DHT, error) {
 		store:       newStore(cfg.MaxRecordsPerKey, cfg.MaxRecordsPerOwner),
 		suspects:    newSuspects(),
 		watches:     newWatchHub(),
-		limiter:     newStoreLimiter(cfg.StoreRate, cfg.StoreBurst),
+		limits:      newSenderLimits(&cfg),
 		own:         make(map[Key]*ownRecord),
 		handoffWake: make(chan struct{}, 1),
 	}

@@ -55,6 +55,15 @@
 // that [Config].AuthorizeAnswer (by default AuthorizeStore) refuses, so a node that keeps a refused record of
 // its own cannot hand it out either.
 //
+// Queries and watches are held to per-sender rates too
+// ([Config].QueryRate, [Config].WatchRate): a FIND_NODE or FIND_VALUE over
+// its sender's rate is answered with protocol.CodeRateLimited before any
+// work, and a watch fails with [ErrRateLimited]. Refusals of all three
+// rates are counted in [DHT.Stats] and reported, at most once a second
+// per sender and kind, to [Config].OnLimitExceeded, where a node counts
+// them toward banning the sender (the root package's Node passes them to
+// its transport's Strike).
+//
 // # Usage
 //
 //	d, err := routing.New(routing.Config{

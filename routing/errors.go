@@ -28,11 +28,12 @@ var (
 	// has the maximum number of records ([Config].MaxRecordsPerKey,
 	// [Config].MaxRecordsPerOwner).
 	ErrLimit = errors.New("macula: record limit reached")
-	// ErrRateLimited reports a store refused because its sender went over
-	// the storing node's per-sender store rate ([Config].StoreRate and
-	// StoreBurst). The sender may try again later. On the wire it shares
-	// its code with [ErrLimit] (see [ErrorFromCode]).
-	ErrRateLimited = errors.New("macula: store rate limit exceeded")
+	// ErrRateLimited reports a request refused because its sender went
+	// over the node's per-sender rate for it: STOREs ([Config].StoreRate
+	// and StoreBurst), queries (QueryRate) or watches (WatchRate). The
+	// sender may try again later. On the wire it shares its code with
+	// [ErrLimit] (see [ErrorFromCode]).
+	ErrRateLimited = errors.New("macula: dht rate limit exceeded")
 	// ErrStoreRefused reports a record the storing node's
 	// [Config].AuthorizeStore refused: a valid record that the node's
 	// rules (for example its access-control list) do not allow there. The

@@ -199,6 +199,12 @@ func (l *lookup) handle(ctx context.Context, a queryAnswer) {
 			return
 		}
 		l.stats.Failed++
+		if busy(a.err) {
+			// Alive, refusing our queries for its rate limits: it
+			// stays in the table.
+			d.log.Debug("dht query refused for a rate limit", zap.String("peer", a.cand.ID.Short()), zap.Error(a.err))
+			return
+		}
 		d.log.Debug("dht query failed", zap.String("peer", a.cand.ID.Short()), zap.Error(a.err))
 		d.peerFailed(a.cand.ID)
 		return

@@ -38,7 +38,7 @@ func (d *DHT) maintain() {
 				}
 			}
 			d.suspects.prune(now)
-			d.limiter.sweep(now)
+			d.limits.sweep(now)
 			d.republish(d.ctx, now, false)
 			if now.Sub(lastRefresh) >= d.cfg.RefreshInterval {
 				lastRefresh = now

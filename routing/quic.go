@@ -302,7 +302,7 @@ func serveWatch(ctx context.Context, s *transport.Stream, d *DHT, from Contact, 
 	switch {
 	case err == nil:
 		_ = s.Close()
-	case errors.Is(err, ErrLimit) || errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrLimit) || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrClosed):
 		fail(ErrorCode(err), err.Error())
 	default:
 		log.Debug("DHT watch ended", zap.Stringer("peer", from.ID), zap.Error(err))
@@ -322,6 +322,12 @@ func answer(d *DHT, from Contact, req *protocol.Envelope) *protocol.Envelope {
 	}
 	bad := func(msg string) *protocol.Envelope {
 		return &protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{Code: protocol.CodeInvalidArgument, Message: msg}}}
+	}
+	switch req.Body.(type) {
+	case *protocol.Envelope_FindNode, *protocol.Envelope_FindValue:
+		if err := d.admitQuery(from.ID); err != nil {
+			return &protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{Code: protocol.CodeRateLimited, Message: err.Error()}}}
+		}
 	}
 	switch body := req.Body.(type) {
 	case *protocol.Envelope_FindNode:

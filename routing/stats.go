@@ -16,6 +16,12 @@ type Stats struct {
 	Peers int
 	// Refused counts the STOREs this node refused since [New], by reason.
 	Refused RefusalCounts
+	// QueriesRefused counts the FIND_NODE and FIND_VALUE queries refused
+	// since [New] because their sender was over [Config].QueryRate.
+	QueriesRefused uint64
+	// WatchesRefused counts the watches refused since [New] because
+	// their sender was over [Config].WatchRate.
+	WatchesRefused uint64
 }
 
 // RefusalCounts counts refused STOREs by reason: each refusal is counted
@@ -99,6 +105,9 @@ func (d *DHT) Stats() Stats {
 		Records: d.store.len(),
 		Peers:   d.table.size(),
 		Refused: d.refusals.snapshot(),
+
+		QueriesRefused: d.limits.query.refusals(),
+		WatchesRefused: d.limits.watch.refusals(),
 	}
 }
 

@@ -134,7 +134,8 @@ func (h *watchHub) count() int {
 // error) or the DHT closes ([ErrClosed]). A lease of zero or less means
 // [DefaultWatchLease]; leases are capped at [MaxWatchLease]. Beyond
 // [MaxWatchersPerKey] watches of key or [MaxWatchesPerPeer] watches of the
-// peer it fails at once with [ErrLimit]. push runs on the calling
+// peer it fails at once with [ErrLimit], and over the peer's watch rate
+// ([Config].WatchRate) with [ErrRateLimited]. push runs on the calling
 // goroutine and must not modify the records. The peer is added to the
 // table.
 func (d *DHT) HandleWatch(ctx context.Context, from Contact, key Key, lease time.Duration, push func([]*Record) error) error {
@@ -142,6 +143,9 @@ func (d *DHT) HandleWatch(ctx context.Context, from Contact, key Key, lease time
 		return ErrClosed
 	}
 	if from.ID != d.cfg.Self.ID {
+		if err := d.admit(d.limits.watch, from.ID); err != nil {
+			return err
+		}
 		d.AddPeer(from)
 	}
 	if lease <= 0 {

@@ -118,7 +118,14 @@ func TestHandleWatchLimits(t *testing.T) {
 		}
 		synctest.Wait()
 		require.Equal(t, MaxWatchersPerKey+MaxWatchesPerPeer, d.watches.count())
+		// Its watch rate's burst is its whole allowance: the next is
+		// refused for the rate, and, once a token has come back, for the
+		// allowance.
+		require.ErrorIs(t, d.HandleWatch(ctx, greedy, KeyFor(testRealm, KindSub, "one.more"), time.Hour, nop), ErrRateLimited)
+		require.Equal(t, uint64(1), d.Stats().WatchesRefused)
+		time.Sleep(time.Second / DefaultWatchRate)
 		require.ErrorIs(t, d.HandleWatch(ctx, greedy, KeyFor(testRealm, KindSub, "one.more"), time.Hour, nop), ErrLimit)
+		require.Equal(t, uint64(1), d.Stats().WatchesRefused)
 
 		// Close ends every watch.
 		require.NoError(t, d.Close())
