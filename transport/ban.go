@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -67,6 +68,9 @@ type banList struct {
 
 	mu    sync.Mutex
 	peers map[security.NodeID]*offender
+	// addrs are the source addresses (IP and port) banned peers dialed
+	// from during their bans, refused before TLS until the ban ends.
+	addrs map[netip.AddrPort]time.Time
 }
 
 // offender is one peer's record.
@@ -87,6 +91,7 @@ func newBanList(cfg *Config) *banList {
 		base:        cfg.BanDuration,
 		most:        cfg.MaxBanDuration,
 		peers:       make(map[security.NodeID]*offender),
+		addrs:       make(map[netip.AddrPort]time.Time),
 	}
 }
 
@@ -139,6 +144,45 @@ func (b *banList) bannedUntil(id security.NodeID, now time.Time) (time.Time, boo
 	return time.Time{}, false
 }
 
+// banAddr refuses the address a banned peer dialed from, until its ban
+// ends. The list is bounded like the peers.
+func (b *banList) banAddr(a net.Addr, until time.Time) {
+	ap, ok := addrPort(a)
+	if b == nil || !ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.addrs) < maxOffenders {
+		b.addrs[ap] = until
+	}
+}
+
+// addrBanned reports whether a is the address of a banned peer at now.
+func (b *banList) addrBanned(a net.Addr, now time.Time) bool {
+	ap, ok := addrPort(a)
+	if b == nil || !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	until, ok := b.addrs[ap]
+	return ok && now.Before(until)
+}
+
+// addrPort is a's IP address and port, if it has them.
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+	}
+	if a == nil {
+		return netip.AddrPort{}, false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), err == nil
+}
+
 // forgettable reports whether o, at now, is the same as a peer never
 // seen: not banned, no strike left in its bucket, and no ban recent
 // enough to lengthen the next one.
@@ -162,6 +206,11 @@ func (b *banList) sweep(now time.Time) int {
 		if b.forgettable(o, now) {
 			delete(b.peers, id)
 			n++
+		}
+	}
+	for a, until := range b.addrs {
+		if !now.Before(until) {
+			delete(b.addrs, a)
 		}
 	}
 	return n

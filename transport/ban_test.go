@@ -106,10 +106,19 @@ func TestBanAfterRepeatedRefusals(t *testing.T) {
 			// b's side ends once its close is sent, which a may see first.
 			eventually(t, 5*time.Second, func() bool { _, ok := b.Peer(a.ID()); return !ok }, "b's connection closed")
 
-			// a's dials are refused, with the typed error.
+			// a's dials are refused: the first after TLS, with the typed
+			// error, the next before TLS, as over the handshake rate.
+			refusedBefore := b.LimitStats().BannedRefused
 			_, err = a.Dial(ctx, b.Addr(), b.ID())
 			require.ErrorIs(t, err, ErrBanned)
 			require.ErrorIs(t, err, ErrRateLimited)
+			require.Equal(t, refusedBefore+1, b.LimitStats().BannedRefused)
+			_, err = a.Dial(ctx, b.Addr(), b.ID())
+			require.ErrorIs(t, err, ErrRateLimited)
+			require.False(t, errors.Is(err, ErrBanned))
+			require.Greater(t, b.LimitStats().BannedRefused, refusedBefore+1)
+			require.Zero(t, b.LimitStats().HandshakesRefused, "counted as banned, not as over the handshake rate")
+			refusedBefore = b.LimitStats().BannedRefused
 			// b does not dial a either, and says until when.
 			_, err = b.Dial(ctx, a.Addr(), a.ID())
 			var be *BannedError
@@ -127,7 +136,7 @@ func TestBanAfterRepeatedRefusals(t *testing.T) {
 			roundTrip(t, c, b)
 			stats := b.LimitStats()
 			require.Equal(t, uint64(offence+1), stats.Bans)
-			require.Equal(t, uint64(3*(offence+1)), stats.BannedRefused)
+			require.Equal(t, refusedBefore+2, stats.BannedRefused, "b's own two dials")
 			require.Equal(t, uint64((offence+1)*(strikes+1)), stats.PingsRefused)
 
 			if nw.sim {
@@ -228,6 +237,16 @@ func TestBanList(t *testing.T) {
 	require.Equal(t, 1, b.sweep(later.Add(time.Second+5*time.Second+time.Nanosecond)))
 	require.Zero(t, b.len())
 
+	// A banned peer's addresses are refused until its ban ends.
+	addr := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 4433}
+	b.banAddr(addr, at(time.Second))
+	require.True(t, b.addrBanned(addr, t0))
+	require.True(t, b.addrBanned(net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::ffff:10.0.0.9]:4433")), t0))
+	require.False(t, b.addrBanned(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 4434}, t0), "another port is another node")
+	require.False(t, b.addrBanned(addr, at(time.Second)))
+	b.sweep(at(time.Second))
+	require.Empty(t, b.addrs)
+
 	// The list is bounded: at the bound, a peer not banned makes room.
 	for i := range maxOffenders {
 		var id security.NodeID
@@ -248,6 +267,8 @@ func TestBanList(t *testing.T) {
 	_, ok = off.bannedUntil(peer, t0)
 	require.False(t, ok)
 	require.Zero(t, off.sweep(t0))
+	off.banAddr(addr, at(time.Hour))
+	require.False(t, off.addrBanned(addr, t0))
 }
 
 func TestPingRateLimit(t *testing.T) {

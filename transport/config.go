@@ -190,8 +190,10 @@ type Config struct {
 	StrikeWindow time.Duration
 	// BanDuration is how long a banned peer is refused: its connection is
 	// closed with protocol.CodeRateLimited, its handshakes are refused
-	// (its dials fail with an error wrapping ErrBanned), and this node's
-	// own dials to it fail at once with a [*BannedError]. Each further
+	// (its first dial fails with an error wrapping ErrBanned, after the
+	// TLS handshake that proves who it is; its later dials from that
+	// address are refused before TLS, with ErrRateLimited), and this
+	// node's own dials to it fail at once with a [*BannedError]. Each further
 	// ban of the same peer doubles the duration, up to MaxBanDuration; a
 	// peer not banned again for MaxBanDuration after its last ban ended
 	// starts again from BanDuration. Zero means DefaultBanDuration (30 s)

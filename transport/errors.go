@@ -49,12 +49,14 @@ var (
 	ErrRateLimited = errors.New("macula: rate limited")
 	// ErrBanned means a connection was refused because one side has
 	// banned the other for going over its per-peer limits again and again
-	// (see [Config.StrikeLimit]). A banned peer's dials fail with it (the
-	// banning node closes the connection during the Hello exchange with
-	// [protocol.CodeRateLimited]), and so do the banning node's own dials
-	// to the peer, at once, as a [*BannedError] that tells when the ban
-	// ends. It matches ErrRateLimited too, so code that backs off on rate
-	// limits needs no new case.
+	// (see [Config.StrikeLimit]). A banned peer's first dial after its ban
+	// fails with it (the banning node closes the connection during the
+	// Hello exchange with [protocol.CodeRateLimited]); its later dials from
+	// the same address are refused before TLS, cheaply, and fail with
+	// ErrRateLimited only, as over the handshake rate. The banning node's
+	// own dials to the peer fail with it at once, as a [*BannedError] that
+	// tells when the ban ends. It matches ErrRateLimited too, so code that
+	// backs off on rate limits needs no new case.
 	ErrBanned = fmt.Errorf("macula: peer banned for going over its limits: %w", ErrRateLimited)
 	// ErrIdleClosed is the cause reported ([PeerEvent].Err) for a
 	// connection the connection manager closed because it was idle.

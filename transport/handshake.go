@@ -196,12 +196,16 @@ func (t *Transport) serveInbound(conn *quic.Conn) {
 
 // refuseIfBanned closes an inbound connection from a banned peer with
 // CodeRateLimited, which its dial reports as ErrBanned, and reports
-// whether it did. The refusal is counted, not audited: the ban was.
+// whether it did. The peer's further connections from the same address
+// are refused before TLS until the ban ends (see admitHandshake): a
+// banned peer that keeps dialing costs a full handshake once per
+// address. The refusal is counted, not audited: the ban was.
 func (t *Transport) refuseIfBanned(conn *quic.Conn, id security.NodeID) bool {
 	until, banned := t.refuseBanned(id)
 	if !banned {
 		return false
 	}
+	t.bans.banAddr(conn.RemoteAddr(), until)
 	t.log.Debug("refusing a banned peer", zap.Stringer("peer", id), zap.Stringer("addr", addrStringer{conn.RemoteAddr()}))
 	_ = conn.CloseWithError(quic.ApplicationErrorCode(protocol.CodeRateLimited), banReason(until))
 	return true

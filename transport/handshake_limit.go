@@ -24,6 +24,10 @@ const maxHandshakeAddrs = 1 << 16
 // dialer sees CONNECTION_REFUSED.
 var errHandshakeRate = errors.New("macula: too many handshakes from this address")
 
+// errBannedAddr is what admitHandshake answers for the address of a
+// banned peer.
+var errBannedAddr = errors.New("macula: address of a banned peer")
+
 // addrLimiter is a token bucket per source address on new connections.
 // Safe for concurrent use.
 type addrLimiter struct {
@@ -140,10 +144,15 @@ func (l *addrLimiter) len() int {
 // new connection arrives, before any TLS work, and refuses the connection
 // with CONNECTION_REFUSED when it returns an error.
 func (t *Transport) admitHandshake(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+	now := time.Now()
+	if t.bans.addrBanned(info.RemoteAddr, now) {
+		t.bannedRefused.Add(1)
+		return nil, errBannedAddr
+	}
 	if t.handshakes == nil {
 		return ctx, nil
 	}
-	ok, n := t.handshakes.allow(info.RemoteAddr, time.Now())
+	ok, n := t.handshakes.allow(info.RemoteAddr, now)
 	if ok {
 		return ctx, nil
 	}
