@@ -241,10 +241,10 @@ type Config struct {
 	// WatchBurst: see WatchRate; default [DefaultWatchBurst].
 	WatchBurst int
 	// OnLimitExceeded, if set, is called when a sender goes over one of
-	// the per-sender rates above (StoreRate, QueryRate, WatchRate), at
-	// most once per second per sender and kind of request, with the count
-	// of refusals since the previous call; [DHT.Stats] counts every
-	// refusal. A node's transport can count these refusals toward a ban
+	// the per-sender rates above (StoreRate, QueryRate, WatchRate): at its
+	// first refusal, then once a second or every 64 refusals, whichever
+	// comes first, per sender and kind of request, with the count of
+	// refusals since the previous call; [DHT.Stats] counts every refusal. A node's transport can count these refusals toward a ban
 	// of the sender (transport.Transport.Strike); the Node does. It is
 	// called synchronously on the goroutine serving the request, from
 	// many goroutines at once: it must be safe for concurrent use and

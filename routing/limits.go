@@ -64,8 +64,13 @@ type LimitEvent struct {
 }
 
 // limitReportInterval is the least time between two reports of one
-// sender and kind of request.
-const limitReportInterval = time.Second
+// sender and kind of request, unless limitReportBatch refusals are
+// pending: a flood is then reported every limitReportBatch refusals, so
+// that a node counting the refusals toward a ban bans a flooder at once.
+const (
+	limitReportInterval = time.Second
+	limitReportBatch    = 64
+)
 
 // maxSenderBuckets bounds how many senders' token buckets a node keeps
 // per kind of request (about 150 bytes each, so at most a few MiB).
@@ -112,7 +117,7 @@ func newSenderLimiter(kind Request, r float64, burst int) *senderLimiter {
 // allow takes a token from id's bucket at now, or fails with an error
 // wrapping ErrRateLimited if there is none. A refusal also returns how
 // many refusals of id to report now: 0 while the last report is less than
-// limitReportInterval old.
+// limitReportInterval old and fewer than limitReportBatch are pending.
 func (l *senderLimiter) allow(id security.NodeID, now time.Time) (report uint64, err error) {
 	if l == nil {
 		return 0, nil
@@ -132,7 +137,7 @@ func (l *senderLimiter) allow(id security.NodeID, now time.Time) (report uint64,
 	}
 	l.refused.Add(1)
 	b.pending++
-	if !now.Before(b.nextReport) {
+	if !now.Before(b.nextReport) || b.pending >= limitReportBatch {
 		report, b.pending, b.nextReport = b.pending, 0, now.Add(limitReportInterval)
 	}
 	return report, fmt.Errorf("%w: sender %s is over %g %s/s (burst %d)", ErrRateLimited, id.Short(), float64(l.rate), l.kind.plural(), l.burst)

@@ -64,6 +64,15 @@ func TestSenderLimiterReports(t *testing.T) {
 	report, _ = l.allow(a, t0.Add(time.Second))
 	require.Equal(t, uint64(4), report, "a second later, with those held back")
 	require.Equal(t, uint64(6), l.refusals())
+
+	// A flood is reported every limitReportBatch refusals.
+	t1 := t0.Add(time.Second + time.Millisecond)
+	for i := 1; i < limitReportBatch; i++ {
+		report, _ = l.allow(a, t1)
+		require.Zero(t, report)
+	}
+	report, _ = l.allow(a, t1)
+	require.Equal(t, uint64(limitReportBatch), report)
 }
 
 func TestSenderLimiterSweep(t *testing.T) {
