@@ -104,7 +104,7 @@ func (f *realmFixture) member(t *testing.T, opts ...macula.Option) *macula.Node 
 }
 
 // startNode starts a node on loopback, closed at the end of the test.
-func startNode(t *testing.T, opts ...macula.Option) *macula.Node {
+func startNode(t testing.TB, opts ...macula.Option) *macula.Node {
 	t.Helper()
 	n, err := macula.New(append([]macula.Option{macula.WithListenAddr("127.0.0.1:0")}, opts...)...)
 	require.NoError(t, err)

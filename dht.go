@@ -21,7 +21,9 @@ func (n *Node) buildRouting() error {
 		Querier:         routing.NewQUICQuerier(n.tr),
 		Logger:          n.log,
 		OnRecordRefused: n.auditRecordRefused,
+		OnLimitExceeded: n.onDHTLimit,
 	}
+	n.cfg.limits.routingConfig(&cfg)
 	if n.cfg.acl != nil {
 		cfg.AuthorizeStore = n.authorizeRecord(false)
 		cfg.AuthorizeAnswer = n.authorizeRecord(true)

@@ -59,6 +59,11 @@ var (
 	// ErrPeerRefused means the remote node refused our certificate during the
 	// TLS handshake; the remote node logs why.
 	ErrPeerRefused = transport.ErrPeerRefused
+	// ErrBanned means a connection was refused because one node banned
+	// the other for going over its per-peer limits again and again (see
+	// [WithLimits]): Join and the node's other dials fail with it, on the
+	// banned node's side and on the banning node's.
+	ErrBanned = transport.ErrBanned
 	// ErrNotConnected means there is no connection to the requested peer.
 	ErrNotConnected = transport.ErrNotConnected
 	// ErrSelfConnection means an address given to Join or WithBootstrap is

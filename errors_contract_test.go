@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,6 +100,11 @@ func TestErrorContract(t *testing.T) {
 	opt("WithTopology", "degree 0", macula.WithTopology(0))
 	opt("WithDiscovery", "nil source", macula.WithDiscovery(nil))
 	opt("WithMDNS", "no such interface", macula.WithMDNS("macula-no-such-if0"))
+	opt("WithLimits", "negative query rate", macula.WithLimits(macula.Limits{QueryRate: -2}))
+	opt("WithLimits", "NaN frame rate", macula.WithLimits(macula.Limits{FrameRate: math.NaN()}))
+	opt("WithLimits", "negative stream burst", macula.WithLimits(macula.Limits{StreamBurst: -5}))
+	opt("WithLimits", "negative ban", macula.WithLimits(macula.Limits{BanDuration: -time.Second}))
+	opt("WithLimits", "cap below the ban", macula.WithLimits(macula.Limits{BanDuration: time.Hour, MaxBanDuration: time.Minute}))
 	add("WithIdentity", "with WithIdentityFile", newErr(macula.WithListenAddr(localhost),
 		macula.WithIdentity(id), macula.WithIdentityFile(filepath.Join(t.TempDir(), "id.pem"))), macula.ErrInvalidOption)
 	add("WithKeepAlive", "not shorter than the idle timeout", newErr(macula.WithListenAddr(localhost),

@@ -141,6 +141,7 @@ type Node struct {
 //   - WithGossipKey: the realm's gossip key, default derived or random.
 //   - WithTopology: overlay degree k, default 2.
 //   - WithDiscovery / WithMDNS: bootstrap address sources, default none.
+//   - WithLimits: per-peer limits and bans, default DefaultLimits.
 //
 // Invalid options fail with an error that names the option and wraps
 // ErrInvalidOption and the cause; so does a part of the node that refuses
@@ -205,7 +206,7 @@ func (n *Node) build(conn net.PacketConn) error {
 	if keepAlive == 0 {
 		keepAlive = cfg.idleTimeout / 3
 	}
-	tr, err := transport.New(transport.Config{
+	tcfg := transport.Config{
 		Identity:           n.identity,
 		Realm:              cfg.realm,
 		Conn:               conn,
@@ -221,8 +222,11 @@ func (n *Node) build(conn net.PacketConn) error {
 		OnPeerLeaving:      n.onPeerLeaving,
 		OnHandshakeFailure: n.audit.HandshakeFailure,
 		OnLimitExceeded:    n.auditLimit,
+		OnBan:              n.auditBan,
 		OnViolation:        n.auditViolation,
-	})
+	}
+	cfg.limits.transportConfig(&tcfg)
+	tr, err := transport.New(tcfg)
 	if err != nil {
 		_ = conn.Close()
 		return err

@@ -70,6 +70,7 @@ type config struct {
 	auditWriter      io.Writer
 	acl              *security.ACL
 	signing          signingMode
+	limits           Limits
 }
 
 func defaultConfig() *config {
@@ -96,6 +97,7 @@ func defaultConfig() *config {
 		auditWriter:      nil, // no audit log
 		acl:              nil, // dev mode: every action allowed
 		signing:          signNone,
+		limits:           DefaultLimits(),
 	}
 }
 

@@ -141,6 +141,13 @@ const maxThrottled = 4096
 // admit reports whether a record of kind about peer goes out at now, and
 // how many were held back before it.
 func (a *auditThrottle) admit(peer security.NodeID, kind security.AuditKind, now time.Time) (int, bool) {
+	return a.admitN(peer, kind, 1, now)
+}
+
+// admitN is admit for a record that stands for n events: it reports
+// whether the record goes out at now, and how many events were held back
+// before it.
+func (a *auditThrottle) admitN(peer security.NodeID, kind security.AuditKind, n int, now time.Time) (int, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.peers == nil {
@@ -160,7 +167,7 @@ func (a *auditThrottle) admit(peer security.NodeID, kind security.AuditKind, now
 		a.peers[k] = p
 	}
 	if now.Before(p.next) {
-		p.held++
+		p.held += n
 		return 0, false
 	}
 	held := p.held

@@ -28,3 +28,18 @@ func TestAuditThrottle(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, 5, held, "the next record counts what was held back")
 }
+
+func TestAuditThrottleCountsEvents(t *testing.T) {
+	var a auditThrottle
+	now := time.Unix(1000, 0)
+	p := security.NodeID{1}
+	_, ok := a.admitN(p, "dht_query", 64, now)
+	require.True(t, ok)
+	for range 3 {
+		_, ok := a.admitN(p, "dht_query", 64, now.Add(500*time.Millisecond))
+		require.False(t, ok)
+	}
+	held, ok := a.admitN(p, "dht_query", 10, now.Add(time.Second))
+	require.True(t, ok)
+	require.Equal(t, 192, held, "the events of the records held back")
+}

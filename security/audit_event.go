@@ -45,6 +45,10 @@ const (
 	// AuditRateLimited is a request refused because a peer exceeded a
 	// limit (streams, frame rate, DHT stores, ...).
 	AuditRateLimited AuditKind = "rate_limited"
+	// AuditBanned is a peer banned for a back-off period because it kept
+	// exceeding its limits: its connection was closed and its handshakes
+	// are refused until the ban ends; Reason says for how long.
+	AuditBanned AuditKind = "banned"
 	// AuditRecordRefused is a DHT record refused for another reason than
 	// its signature or the ACL: expired (a replay), malformed, or for
 	// another realm.
