@@ -237,16 +237,26 @@ func Serve(nw Network, d *DHT, log *zap.Logger) {
 	}
 	nw.Handle(protocol.StreamDHT, func(ctx context.Context, s *transport.Stream) {
 		_ = s.SetDeadline(time.Now().Add(DefaultQueryTimeout))
-		from := Contact{ID: s.Peer()}
-		if p, ok := nw.Peer(s.Peer()); ok {
-			from.Addrs = p.AdvertisedAddrs
-		}
 		var req protocol.Envelope
 		if err := s.ReadFrame(&req); err != nil {
 			if !errors.Is(err, io.EOF) {
-				log.Debug("bad DHT request", zap.Stringer("peer", from.ID), zap.Error(err))
+				log.Debug("bad DHT request", zap.Stringer("peer", s.Peer()), zap.Error(err))
 			}
 			return
+		}
+		switch req.Body.(type) {
+		case *protocol.Envelope_FindNode, *protocol.Envelope_FindValue:
+			// Refused before any other work, the peer's addresses
+			// included: a flood of queries costs what it must.
+			if err := d.admitQuery(s.Peer()); err != nil {
+				_ = s.WriteFrame(&protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{
+					Code: protocol.CodeRateLimited, Message: err.Error()}}})
+				return
+			}
+		}
+		from := Contact{ID: s.Peer()}
+		if p, ok := nw.Peer(s.Peer()); ok {
+			from.Addrs = p.AdvertisedAddrs
 		}
 		if w := req.GetWatch(); w != nil {
 			serveWatch(ctx, s, d, from, w, log)
@@ -322,12 +332,6 @@ func answer(d *DHT, from Contact, req *protocol.Envelope) *protocol.Envelope {
 	}
 	bad := func(msg string) *protocol.Envelope {
 		return &protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{Code: protocol.CodeInvalidArgument, Message: msg}}}
-	}
-	switch req.Body.(type) {
-	case *protocol.Envelope_FindNode, *protocol.Envelope_FindValue:
-		if err := d.admitQuery(from.ID); err != nil {
-			return &protocol.Envelope{Body: &protocol.Envelope_Error{Error: &protocol.Error{Code: protocol.CodeRateLimited, Message: err.Error()}}}
-		}
 	}
 	switch body := req.Body.(type) {
 	case *protocol.Envelope_FindNode:
