@@ -73,6 +73,10 @@ func (t *Transport) Dial(ctx context.Context, addr net.Addr, expected security.N
 		_ = conn.CloseWithError(quic.ApplicationErrorCode(codeOf(err)), "hello failed")
 		return PeerInfo{}, fmt.Errorf("dial %s: %w", addr, classifyConnErr(t, err))
 	}
+	if until, banned := t.refuseBanned(id); banned { // banned during the Hello exchange
+		_ = conn.CloseWithError(quic.ApplicationErrorCode(protocol.CodeRateLimited), banReason(until))
+		return PeerInfo{}, fmt.Errorf("dial %s: %w", addr, &BannedError{Peer: id, Until: until})
+	}
 	winner, ok := t.register(pc)
 	if !ok {
 		return PeerInfo{}, ErrClosed
