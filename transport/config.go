@@ -181,10 +181,10 @@ type Config struct {
 	// bucket of StrikeLimit refilled over StrikeWindow, kept per node ID,
 	// so reconnecting does not reset it) is banned: see BanDuration. Zero
 	// means DefaultStrikeLimit (1,000) and DefaultStrikeWindow (10 s): a
-	// peer over a limit by a hundred requests a second for ten seconds,
-	// far from anything honest traffic does with the default limits, and
-	// one flooding a hundred times over any limit is banned within a
-	// second. NoLimit as StrikeLimit turns banning off.
+	// peer refused a hundred times a second for ten seconds, far from
+	// anything honest traffic meets with the default limits, is banned,
+	// and one refused a thousand times at once is banned at once. NoLimit
+	// as StrikeLimit turns banning off.
 	StrikeLimit int
 	// StrikeWindow: see StrikeLimit.
 	StrikeWindow time.Duration
