@@ -30,15 +30,33 @@ type flooder struct {
 
 func newFlooder(tb testing.TB) *flooder {
 	tb.Helper()
+	f, err := startFlooder()
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = f.tr.Close() })
+	return f
+}
+
+// startFlooder starts a flooder on a socket of 127.0.0.1; the caller
+// closes f.tr.
+func startFlooder() (*flooder, error) {
 	id, err := security.GenerateIdentity()
-	require.NoError(tb, err)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(tb, err)
+	if err != nil {
+		return nil, err
+	}
 	tr, err := transport.New(transport.Config{Identity: id, Realm: macula.DefaultRealm, Conn: conn})
-	require.NoError(tb, err)
-	require.NoError(tb, tr.Start())
-	tb.Cleanup(func() { _ = tr.Close() })
-	return &flooder{id: id, tr: tr, q: routing.NewQUICQuerier(tr)}
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	if err := tr.Start(); err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
+	return &flooder{id: id, tr: tr, q: routing.NewQUICQuerier(tr)}, nil
 }
 
 // floodCounts counts a flood's queries by outcome.
@@ -51,11 +69,16 @@ type floodCounts struct {
 // ends or, with stopWhenBanned, until a query fails because target
 // banned the flooder.
 func (f *flooder) flood(ctx context.Context, target *macula.Node, perSecond float64, workers int, stopWhenBanned bool) *floodCounts {
+	to := routing.Contact{ID: target.ID(), Addrs: []string{target.Addr().String()}}
+	return f.floodContact(ctx, to, perSecond, workers, stopWhenBanned)
+}
+
+// floodContact is flood to a contact.
+func (f *flooder) floodContact(ctx context.Context, to routing.Contact, perSecond float64, workers int, stopWhenBanned bool) *floodCounts {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var c floodCounts
 	pace := rate.NewLimiter(rate.Limit(perSecond), workers)
-	to := routing.Contact{ID: target.ID(), Addrs: []string{target.Addr().String()}}
 	key := routing.KeyOf(f.id.ID())
 	var wg sync.WaitGroup
 	for range workers {
