@@ -61,8 +61,11 @@ var (
 	ErrPeerRefused = transport.ErrPeerRefused
 	// ErrBanned means a connection was refused because one node banned
 	// the other for going over its per-peer limits again and again (see
-	// [WithLimits]): Join and the node's other dials fail with it, on the
-	// banned node's side and on the banning node's.
+	// [WithLimits]). The banning node's dials to the peer fail with it at
+	// once; the banned node's first dial after the ban fails with it, and
+	// its later dials from the same address are refused before TLS with
+	// an error matching only the transport's ErrRateLimited, which
+	// ErrBanned also matches.
 	ErrBanned = transport.ErrBanned
 	// ErrNotConnected means there is no connection to the requested peer.
 	ErrNotConnected = transport.ErrNotConnected

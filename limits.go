@@ -88,8 +88,8 @@ type Limits struct {
 	StrikeWindow time.Duration
 	// BanDuration is how long a first ban lasts (default 30 s): the
 	// peer's connection is closed with protocol.CodeRateLimited, its
-	// handshakes are refused and the node does not dial it; dials on
-	// either side fail with an error matching [ErrBanned]. Each further
+	// handshakes are refused and the node does not dial it (see
+	// [ErrBanned] for the errors either side's dials see). Each further
 	// ban of the same node doubles it, up to MaxBanDuration (default
 	// 30 min, or BanDuration if longer); a node not banned again for
 	// MaxBanDuration after its last ban starts again from BanDuration.
