@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/org/macula"
@@ -25,6 +26,7 @@ func main() {
 	closeReps := flag.Int("close-reps", 3, "two-node meshes per Close measurement (graceful, peer crashed)")
 	seed := flag.Uint64("seed", 0, "seed of the random choices (join targets, subscribers, publisher, provider, callers)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	slowJoinDump := flag.String("slow-join-dump", "", "write every goroutine's stack to this file when a join has run 10 s (once)")
 	gossipInterval := flag.Duration("gossip-interval", 0, "membership gossip interval (0: the default)")
 	gossipNodes := flag.Int("gossip-nodes", 0, "members each gossip round goes to (0: the default)")
 	flag.Parse()
@@ -61,7 +63,23 @@ func main() {
 		}
 		opts = append(opts, macula.WithMembershipConfig(mc))
 	}
-	if err := run(ctx, *n, *converge, *idle, *closeReps, *seed, opts); err != nil {
+	var onSlowJoin func(int)
+	if *slowJoinDump != "" {
+		var once sync.Once
+		onSlowJoin = func(i int) {
+			once.Do(func() {
+				f, err := os.Create(*slowJoinDump)
+				if err != nil {
+					fmt.Println("slow-join dump:", err)
+					return
+				}
+				defer f.Close()
+				fmt.Printf("node %d: join still running after 10 s; goroutines written to %s\n", i, *slowJoinDump)
+				_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+			})
+		}
+	}
+	if err := run(ctx, *n, *converge, *idle, *closeReps, *seed, opts, onSlowJoin); err != nil {
 		fmt.Println("error:", err)
 		stop()
 		stopProfile()
@@ -69,9 +87,9 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int, seed uint64, opts []macula.Option) error {
+func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int, seed uint64, opts []macula.Option, onSlowJoin func(int)) error {
 	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
-	m, res, err := scale.Start(ctx, scale.Config{Nodes: n, Converge: converge, Seed: seed, Log: logf, Options: opts})
+	m, res, err := scale.Start(ctx, scale.Config{Nodes: n, Converge: converge, Seed: seed, Log: logf, Options: opts, OnSlowJoin: onSlowJoin})
 	fmt.Printf("start+join: %v, convergence: %v (converged %v)\n", res.StartTook.Round(time.Millisecond), res.ConvergeTook.Round(time.Millisecond), res.Converged)
 	if err != nil {
 		m.Close()
