@@ -38,6 +38,10 @@ type Service struct {
 	local *registry
 	seen  *dedup
 	seq   atomic.Uint64
+	// orderMu makes numbering an event and queueing it to its peers one
+	// step, so that every peer's queue holds events in sequence order
+	// whichever of several concurrent Publish calls numbers first.
+	orderMu sync.Mutex
 	subID atomic.Uint64
 
 	recMu sync.Mutex // serializes record updates
