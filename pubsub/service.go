@@ -42,7 +42,7 @@ type Service struct {
 	// step, so that every peer's queue holds events in sequence order
 	// whichever of several concurrent Publish calls numbers first.
 	orderMu sync.Mutex
-	subID atomic.Uint64
+	subID   atomic.Uint64
 
 	recMu sync.Mutex // serializes record updates
 
