@@ -405,7 +405,7 @@ func TestAtLeastOnceQueuedWhileUnreachableIsResent(t *testing.T) {
 // TestConcurrentPublishesArriveInSequenceOrder: events published at once
 // from many goroutines of one node reach a subscriber in the order of
 // their sequence numbers, at most and at least once. Found by the chaos
-// suite (internal/chaos, TestFlappingLinks): two Publish calls took
+// suite (internal/chaos, TestChaosFlappingLinks): two Publish calls took
 // sequence numbers in one order and queued their frames in the other, so
 // the subscriber handled seq n+1 before seq n.
 func TestConcurrentPublishesArriveInSequenceOrder(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 func TestMain(m *testing.M) {
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	// TestRandomChaos runs ciChecks scenarios unless -rapid.checks or
+	// TestChaosRandom runs ciChecks scenarios unless -rapid.checks or
 	// RAPID_CHECKS says how many (rapid's own default, 100, is for
 	// properties that take microseconds, not virtual minutes).
 	flag.Parse()

@@ -10,7 +10,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// ciChecks is how many random scenarios TestRandomChaos runs unless
+// ciChecks is how many random scenarios TestChaosRandom runs unless
 // -rapid.checks (or RAPID_CHECKS) says otherwise: make test's budget.
 // make chaos-long runs as many as fit in its time.
 const ciChecks = 12
@@ -144,14 +144,14 @@ func containsInt(s []int, v int) bool {
 	return false
 }
 
-// TestRandomChaos draws random scenarios of up to maxSteps faults
+// TestChaosRandom draws random scenarios of up to maxSteps faults
 // (partitions, flapping links, 5-30 % loss, crashes, graceful stops,
 // pauses, slow members; each held up to 45 s, then undone) and checks
 // every invariant after each. A failing scenario is shrunk by rapid,
 // which prints the -rapid.seed (and writes a fail file under
 // testdata/rapid) that replays it: the plan and the mesh's seed are both
 // drawn from it.
-func TestRandomChaos(t *testing.T) {
+func TestChaosRandom(t *testing.T) {
 	n := defaultRoles.nodes
 	rapid.Check(t, func(rt *rapid.T) {
 		seed := rapid.Uint64Range(1, math.MaxUint64).Draw(rt, "meshSeed")

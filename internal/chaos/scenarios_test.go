@@ -46,11 +46,11 @@ func scripted(t *testing.T, faults func(w *world)) {
 	}
 }
 
-// TestPartitionAndHeal cuts the mesh in two for 10 s, heals it, then
+// TestChaosPartitionAndHeal cuts the mesh in two for 10 s, heals it, then
 // cuts it along another line for longer than SWIM's detection bound, so
 // that each side declares the other dead; the end of the scenario heals
 // it.
-func TestPartitionAndHeal(t *testing.T) {
+func TestChaosPartitionAndHeal(t *testing.T) {
 	scripted(t, func(w *world) {
 		time.Sleep(5 * time.Second)
 		w.partition([]int{0, 1, 2}, []int{3, 4, 5})
@@ -62,9 +62,9 @@ func TestPartitionAndHeal(t *testing.T) {
 	})
 }
 
-// TestLoss loses 10 % of all packets for a minute, then 20 % and 30 %
+// TestChaosLoss loses 10 % of all packets for a minute, then 20 % and 30 %
 // for 20 s each.
-func TestLoss(t *testing.T) {
+func TestChaosLoss(t *testing.T) {
 	scripted(t, func(w *world) {
 		w.setLoss(0.10)
 		time.Sleep(time.Minute)
@@ -75,10 +75,10 @@ func TestLoss(t *testing.T) {
 	})
 }
 
-// TestCrashAndRestart crashes subscribers and providers (members 3 and
+// TestChaosCrashAndRestart crashes subscribers and providers (members 3 and
 // 4 are both) one after the other, and a provider-only and a
 // subscriber-only member together, and restarts each.
-func TestCrashAndRestart(t *testing.T) {
+func TestChaosCrashAndRestart(t *testing.T) {
 	scripted(t, func(w *world) {
 		time.Sleep(3 * time.Second)
 		w.kill(3)
@@ -98,9 +98,9 @@ func TestCrashAndRestart(t *testing.T) {
 	})
 }
 
-// TestRollingRestart restarts every member in turn, gracefully (stop,
+// TestChaosRollingRestart restarts every member in turn, gracefully (stop,
 // then start again two seconds later), ten seconds apart.
-func TestRollingRestart(t *testing.T) {
+func TestChaosRollingRestart(t *testing.T) {
 	scripted(t, func(w *world) {
 		for i := range w.roles.nodes {
 			time.Sleep(8 * time.Second)
@@ -112,9 +112,9 @@ func TestRollingRestart(t *testing.T) {
 	})
 }
 
-// TestFlappingLinks cuts and heals the mesh again and again, along a
+// TestChaosFlappingLinks cuts and heals the mesh again and again, along a
 // different line each time: 2 s cut, 3 s whole, 12 times, and ends cut.
-func TestFlappingLinks(t *testing.T) {
+func TestChaosFlappingLinks(t *testing.T) {
 	cuts := [][2][]int{
 		{{0, 1, 2}, {3, 4, 5}},
 		{{0, 3}, {1, 2, 4, 5}},
@@ -134,12 +134,12 @@ func TestFlappingLinks(t *testing.T) {
 	})
 }
 
-// TestSlowNode makes the packets to one subscriber and provider take
+// TestChaosSlowNode makes the packets to one subscriber and provider take
 // 300 ms (below SWIM's 500 ms probe timeout: slow, not unreachable) for
 // 40 s, then pauses another in bursts (800 ms of every 3 s, as a process
 // stalled by GC or a noisy neighbour) for 30 s, while the first is slow
 // again.
-func TestSlowNode(t *testing.T) {
+func TestChaosSlowNode(t *testing.T) {
 	scripted(t, func(w *world) {
 		w.slow(4, 300*time.Millisecond)
 		time.Sleep(40 * time.Second)
