@@ -154,3 +154,4 @@ func TestChaosSlowNode(t *testing.T) {
 		}
 	})
 }
+
