@@ -154,4 +154,3 @@ func TestChaosSlowNode(t *testing.T) {
 		}
 	})
 }
-
