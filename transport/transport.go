@@ -109,7 +109,11 @@ func (t *Transport) Start() error {
 	if t.started.Load() {
 		return nil
 	}
-	qt := &quic.Transport{Conn: t.cfg.Conn}
+	resetKey, err := statelessResetKey(t.cfg.Identity)
+	if err != nil {
+		return fmt.Errorf("macula: stateless reset key: %w", err)
+	}
+	qt := &quic.Transport{Conn: t.cfg.Conn, StatelessResetKey: resetKey}
 	ln, err := qt.Listen(t.serverTLS(), t.quicConf)
 	if err != nil {
 		_ = qt.Close()
