@@ -3,12 +3,13 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PKGS      := ./...
 
-.PHONY: all test test-scale sim-scale bench-scale flake-hunt vet lint fmt-check fuzz generate bench bench-compare demo demo-mdns
+.PHONY: all test test-scale chaos chaos-long sim-scale bench-scale flake-hunt vet lint fmt-check fuzz fuzz-long generate bench bench-compare demo demo-mdns
 
 all: test
 
 ## test: vet, then every test with the race detector, then test-scale, then
-## the Macula vs NATS smoke run in benchmarks/ (needs nats-server) (the CI gate).
+## the chaos suite, then the Macula vs NATS smoke run in benchmarks/ (needs
+## nats-server) (the CI gate).
 ## The SWIM simulations of membership (SWIM_SIMS: tens to hundreds of
 ## members for virtual minutes) run in test-scale only, without -race: under
 ## -race the race detector's own runtime crashed in them (SIGSEGV on the
@@ -17,9 +18,15 @@ all: test
 ## membership's other tests, and the root package's tests of whole nodes,
 ## still run under -race.
 SWIM_SIMS := AtScale|TestFiftyNodesConvergeFromOneBootstrapAddress|TestKilledNodesAreDeadEverywhereWithinTheDetectionBound|TestGracefulLeaveIsLeftNotDead|TestNoFalseDeathsUnderTenPercentLoss|TestPartitionHealsIntoOneView
+## The chaos suite (internal/chaos, tests named TestChaos*) runs in make
+## chaos, without -race, for the same reason as the SWIM simulations: it
+## is memberlist on synctest's timers for virtual minutes, 18 meshes in one
+## process. It passed under -race (61 s, docs/TESTING.md), but a crash of
+## the race runtime would fail CI for nothing the code did.
 test: vet
-	$(GO) test -race -count=1 -timeout 15m -skip '$(SWIM_SIMS)' $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m -skip '$(SWIM_SIMS)|^TestChaos' $(PKGS)
 	$(MAKE) --no-print-directory test-scale
+	$(MAKE) --no-print-directory chaos
 	cd benchmarks && $(GO) test -race -count=1 -timeout 5m ./...
 
 ## test-scale: the DHT's 200-node QUIC mesh tests, 200 full nodes on
@@ -30,6 +37,28 @@ test-scale:
 	$(GO) test -count=1 -timeout 15m -run 'TestDHTOverQUIC|TestDHTChurnOverQUIC' ./routing
 	$(GO) test -count=1 -timeout 5m -run 'TestTwoHundredNodesOverUDP' .
 	$(GO) test -count=1 -timeout 10m -run '$(SWIM_SIMS)' ./membership
+
+## chaos: the chaos suite (docs/TESTING.md, "Chaos suite"): six scripted
+## fault scenarios and CHAOS_CHECKS random ones (default 12, set in the
+## test), each a 6-node mesh under a workload in virtual time, with every
+## invariant it checked printed (-v). About 20 s on 2 cores. The random
+## scenarios come from the fixed CHAOS_SEED, so CI never fails by the luck
+## of the draw; make chaos-long explores new ones, CHAOS_SEED= draws anew.
+CHAOS_CHECKS ?=
+CHAOS_SEED   ?= 20261208
+chaos:
+	$(GO) test -count=1 -timeout 10m -v -run '^TestChaos' ./internal/chaos $(if $(CHAOS_CHECKS),-rapid.checks=$(CHAOS_CHECKS)) $(if $(CHAOS_SEED),-rapid.seed=$(CHAOS_SEED))
+
+## chaos-long: random chaos scenarios for CHAOS_TIME (default 30m): rapid
+## stops drawing new ones when the next would not fit in the test's
+## timeout. The full log goes to CHAOS_LOG; the summary and any violation
+## are printed. Replay a failure with the -rapid.seed it prints.
+CHAOS_TIME ?= 30m
+CHAOS_LOG  ?= chaos-long.log
+chaos-long:
+	@$(GO) test -count=1 -timeout $(CHAOS_TIME) -v -run '^TestChaosRandom$$' ./internal/chaos -rapid.checks=100000000 >$(CHAOS_LOG) 2>&1; \
+	  status=$$?; grep -E '\[rapid\]|VIOLATED|^(--- |ok|FAIL|panic)' $(CHAOS_LOG); \
+	  echo "scenarios run: $$(grep -c 'random scenario' $(CHAOS_LOG)); full log: $(CHAOS_LOG)"; exit $$status
 
 ## sim-scale: the large simulations, outside CI (docs/BENCHMARKS.md): SWIM
 ## convergence of SWIM_N members in virtual time (wall time, peak RSS; 2,000
@@ -65,13 +94,20 @@ lint: fmt-check
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## fuzz: run every fuzz target for FUZZTIME each (default 60s)
+## fuzz: run every fuzz target for FUZZTIME each (default 60s), one at a
+## time; each target's committed corpus (testdata/fuzz/FuzzX) seeds it,
+## and make test replays those corpora as plain tests
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1; \
 	  done; \
 	done
+
+## fuzz-long: every fuzz target for 10 minutes each (FUZZTIME overrides;
+## 21 targets: about 3.5 hours)
+fuzz-long: FUZZTIME = 10m
+fuzz-long: fuzz
 
 ## generate: regenerate protocol/macula.pb.go (needs protoc and protoc-gen-go)
 generate:

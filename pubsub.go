@@ -8,6 +8,7 @@ import (
 
 	"github.com/org/macula/directory"
 	"github.com/org/macula/membership"
+	"github.com/org/macula/protocol"
 	"github.com/org/macula/pubsub"
 	"github.com/org/macula/security"
 	"github.com/org/macula/transport"
@@ -206,12 +207,28 @@ func (n *Node) memberChanged(ev MemberEvent) {
 	case membership.EventFail:
 		topic = TopicMemberFailed
 		n.dir.SetDown(ev.Member.ID, true)
+		n.dropFailedPeer(ev.Member.ID)
 	case membership.EventSuspect:
 		topic = TopicMemberSuspected
 	case membership.EventRefute:
 		topic = TopicMemberRefuted
 	}
 	n.publishSystem(topic, SystemEvent{Node: ev.Member.ID, Addrs: ev.Member.Meta.Addrs, State: ev.Member.State.String()})
+}
+
+// dropFailedPeer closes the connection to a member that membership
+// declared dead. A crashed node sends no CONNECTION_CLOSE, so without
+// this its connection, and every stream on it, would wait out QUIC's idle
+// timeout: a call it had accepted would hang until its deadline instead
+// of failing over (an idempotent call moves on to the next provider when
+// its stream breaks), and at-least-once events queued to it would wait as
+// long before their retry. If the member was alive after all (a false
+// suspicion), the next exchange dials again. The code is Timeout, not
+// Shutdown: the peer must not take it for this node leaving.
+func (n *Node) dropFailedPeer(id NodeID) {
+	if err := n.tr.Disconnect(id, protocol.CodeTimeout, "declared dead by membership"); err == nil {
+		n.log.Debug("closed the connection to a member declared dead", zap.Stringer("member", id))
+	}
 }
 
 // peerChanged publishes a connection event; it runs in the transport's

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -386,6 +387,20 @@ func (m *Membership) Members() []Member {
 		out = append(out, g)
 	}
 	return out
+}
+
+// AliveIDs appends the IDs of the members that are alive or suspect,
+// this node included, to dst and returns it. It copies IDs only, not
+// whole members as [Membership.Members] does: the overlay reads it on
+// every change of membership, on every node.
+func (m *Membership) AliveIDs(dst []security.NodeID) []security.NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dst = slices.Grow(dst, len(m.alive))
+	for id := range m.alive {
+		dst = append(dst, id)
+	}
+	return dst
 }
 
 // Member returns one member by ID.

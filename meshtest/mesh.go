@@ -281,6 +281,15 @@ func (m *Mesh) Heal() { m.net.Heal() }
 // SetLatency sets the one-way latency of every link from now on.
 func (m *Mesh) SetLatency(d time.Duration) { m.net.SetLatency(d) }
 
+// SetMemberLatency sets the one-way latency of every packet sent to member
+// i from now on, whatever [Mesh.SetLatency] says: a slow node, or one far
+// away. Its own packets keep the mesh's latency, so a round trip with it
+// takes d plus the mesh's latency. A negative d gives its packets the
+// mesh's latency again.
+func (m *Mesh) SetMemberLatency(i int, d time.Duration) {
+	m.net.SetLatencyTo(m.members[i].Addr, d)
+}
+
 // SetLoss drops each packet with probability p (0 to 1) from now on, at
 // random from the mesh's seed.
 func (m *Mesh) SetLoss(p float64) { m.net.SetLoss(p) }

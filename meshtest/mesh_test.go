@@ -54,6 +54,27 @@ func TestJoinAllAndExactLatency(t *testing.T) {
 	})
 }
 
+func TestMemberLatencyIsOneMembersOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := meshtest.New(t, 3)
+		ctx := context.Background()
+		require.NoError(t, m.JoinAll(ctx))
+		ping := func(from, to int) time.Duration {
+			rtt, err := m.Node(from).Ping(ctx, m.Node(to).ID())
+			require.NoError(t, err)
+			return rtt
+		}
+		m.SetMemberLatency(2, 100*time.Millisecond)
+		require.Equal(t, 100*time.Millisecond+meshtest.DefaultLatency, ping(0, 2), "to member 2 slowly, back at the mesh's latency")
+		require.Equal(t, 100*time.Millisecond+meshtest.DefaultLatency, ping(2, 0))
+		require.Equal(t, 2*meshtest.DefaultLatency, ping(0, 1), "the others' links are untouched")
+		m.SetLatency(20 * time.Millisecond)
+		require.Equal(t, 120*time.Millisecond, ping(0, 2), "a member's own latency outlasts SetLatency")
+		m.SetMemberLatency(2, -1)
+		require.Equal(t, 40*time.Millisecond, ping(0, 2), "and goes back to the mesh's")
+	})
+}
+
 func TestPartitionAndHeal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const idle = 3 * time.Second

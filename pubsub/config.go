@@ -69,7 +69,9 @@ type Config struct {
 	// default [DefaultBufferSize].
 	BufferSize int
 	// PeerQueue is the capacity of the queue of events waiting to be
-	// written to one peer; default [DefaultPeerQueue].
+	// written to one peer; default [DefaultPeerQueue]. Publish waits for
+	// room, so concurrent Publish calls can take a queue past it by one
+	// event each.
 	PeerQueue int
 	// RetryInterval is how long an at-least-once event waits for its
 	// acknowledgement before it is sent again; default

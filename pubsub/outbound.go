@@ -90,9 +90,11 @@ func (svc *Service) peer(id security.NodeID, addrs []string) (*peerOut, bool) {
 	return p, true
 }
 
-// send queues a copy of frame, an at-least-once event with ack, waiting
-// while ctx lasts when PeerQueue events are queued already.
-func (p *peerOut) send(ctx context.Context, frame []byte, ack *pendingAck) error {
+// waitRoom waits while ctx lasts until fewer than PeerQueue events are
+// queued. Publish waits for room first and then numbers and queues its
+// event under the Service's orderMu without waiting, so concurrent
+// Publish calls can take the queue past PeerQueue by one event each.
+func (p *peerOut) waitRoom(ctx context.Context) error {
 	p.mu.Lock()
 	for p.queued >= p.svc.cfg.PeerQueue {
 		if p.room == nil {
@@ -109,6 +111,14 @@ func (p *peerOut) send(ctx context.Context, frame []byte, ack *pendingAck) error
 		}
 		p.mu.Lock()
 	}
+	p.mu.Unlock()
+	return nil
+}
+
+// enqueue queues a copy of frame, an at-least-once event with ack,
+// without waiting for room (see waitRoom).
+func (p *peerOut) enqueue(frame []byte, ack *pendingAck) {
+	p.mu.Lock()
 	if ack != nil {
 		p.pending[ack.seq] = ack
 		p.acks = append(p.acks, ack)
@@ -135,7 +145,6 @@ func (p *peerOut) send(ctx context.Context, frame []byte, ack *pendingAck) error
 		default: // a token is there already
 		}
 	}
-	return nil
 }
 
 // take returns the queue, leaving spare and spareAcks (emptied) in its

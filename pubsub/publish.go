@@ -299,7 +299,6 @@ type groupSend struct {
 // on event streams to the others, then waits for acknowledgements at
 // least once. The queue group members are chosen here, for each event.
 func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, qos QoS, p *topicPlan, now time.Time) error {
-	seq := svc.seq.Add(1)
 	svc.stats.published.Add(1)
 	var localGroups []string
 	var chosenBuf [4]groupSend
@@ -319,6 +318,30 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		chosen[j].groups = append(chosen[j].groups, g.name)
 	}
 	remote := len(p.remote) > 0 || len(chosen) > 0
+	// Room in every peer's queue first, then the number and the queueing
+	// as one step under orderMu: each peer's queue, and so each
+	// subscriber, then sees this node's events in sequence order even
+	// when Publish runs on many goroutines at once.
+	for _, tg := range p.remote {
+		if err := svc.waitRoom(ctx, tg); err != nil {
+			return err
+		}
+	}
+	for _, c := range chosen {
+		if err := svc.waitRoom(ctx, c.tg); err != nil {
+			return err
+		}
+	}
+	svc.orderMu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			svc.orderMu.Unlock()
+		}
+	}
+	defer unlock()
+	seq := svc.seq.Add(1)
 	we := wireEvent{
 		topic: t, data: data, contentType: ct, publisher: svc.cfg.Self[:],
 		seq: seq, timeUnixNano: now.UnixNano(),
@@ -367,10 +390,7 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 			waits = append(waits, pa)
 			waitPeers = append(waitPeers, tg.id)
 		}
-		if err := po.send(ctx, frame, pa); err != nil {
-			svc.forgetAll(waitPeers, seq)
-			return err
-		}
+		po.enqueue(frame, pa)
 		return nil
 	}
 	var shared []byte
@@ -400,19 +420,27 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 		}
 	}
 	if p.localPlain || len(localGroups) > 0 {
+		// Local subscriptions get the event in order too, still under
+		// orderMu; an at-least-once event that finds a queue full waits
+		// for room outside it (as with a remote full queue, order then
+		// yields to completeness).
 		ev := &Event{Topic: t, Data: data, ContentType: ct, Publisher: svc.cfg.Self, Seq: seq, Time: now, Signer: signer}
 		if qos == AtMostOnce {
 			svc.local.deliver(ev, localGroups, nil)
 		} else {
 			done := make(chan struct{})
-			if err := svc.deliverLocalAtLeastOnce(ctx, ev, localGroups, done); err != nil {
-				svc.forgetAll(waitPeers, seq)
-				return &PublishError{Topic: t, Seq: seq, Missing: append(slices.Clone(waitPeers), svc.cfg.Self), Err: err}
+			if !svc.offerLocal(ev, localGroups, done) {
+				unlock()
+				if err := svc.deliverLocalAtLeastOnce(ctx, ev, localGroups, done); err != nil {
+					svc.forgetAll(waitPeers, seq)
+					return &PublishError{Topic: t, Seq: seq, Missing: append(slices.Clone(waitPeers), svc.cfg.Self), Err: err}
+				}
 			}
 			waits = append(waits, &pendingAck{done: done})
 			waitPeers = append(waitPeers, svc.cfg.Self)
 		}
 	}
+	unlock()
 	if qos == AtMostOnce {
 		return nil
 	}
@@ -428,16 +456,32 @@ func (svc *Service) send(ctx context.Context, t string, data []byte, ct string, 
 	return nil
 }
 
+// waitRoom waits while ctx lasts for room in tg's queue.
+func (svc *Service) waitRoom(ctx context.Context, tg *peerTarget) error {
+	po, ok := svc.sender(tg)
+	if !ok {
+		return ErrClosed
+	}
+	return po.waitRoom(ctx)
+}
+
+// offerLocal hands an at-least-once ev to the local subscriptions if
+// every chosen one has room, and then closes done once all have handled
+// it; false means it was not handed over.
+func (svc *Service) offerLocal(ev *Event, groups []string, done chan struct{}) bool {
+	n, ok := svc.local.deliver(ev, groups, func() { close(done) })
+	if ok && n == 0 {
+		close(done) // unsubscribed meanwhile: nothing to wait for
+	}
+	return ok
+}
+
 // deliverLocalAtLeastOnce hands ev to the local subscriptions, waiting
 // while ctx lasts for room in their queues.
 func (svc *Service) deliverLocalAtLeastOnce(ctx context.Context, ev *Event, groups []string, done chan struct{}) error {
 	wait := time.Millisecond
 	for {
-		n, ok := svc.local.deliver(ev, groups, func() { close(done) })
-		if ok && n == 0 {
-			close(done) // unsubscribed meanwhile: nothing to wait for
-		}
-		if ok {
+		if svc.offerLocal(ev, groups, done) {
 			return nil
 		}
 		t := time.NewTimer(wait)

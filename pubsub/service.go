@@ -38,7 +38,11 @@ type Service struct {
 	local *registry
 	seen  *dedup
 	seq   atomic.Uint64
-	subID atomic.Uint64
+	// orderMu makes numbering an event and queueing it to its peers one
+	// step, so that every peer's queue holds events in sequence order
+	// whichever of several concurrent Publish calls numbers first.
+	orderMu sync.Mutex
+	subID   atomic.Uint64
 
 	recMu sync.Mutex // serializes record updates
 

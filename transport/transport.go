@@ -115,7 +115,11 @@ func (t *Transport) Start() error {
 	if t.started.Load() {
 		return nil
 	}
-	qt := &quic.Transport{Conn: t.cfg.Conn, ConnContext: t.admitHandshake}
+	resetKey, err := statelessResetKey(t.cfg.Identity)
+	if err != nil {
+		return fmt.Errorf("macula: stateless reset key: %w", err)
+	}
+	qt := &quic.Transport{Conn: t.cfg.Conn, StatelessResetKey: resetKey, ConnContext: t.admitHandshake}
 	ln, err := qt.Listen(t.serverTLS(), t.quicConf)
 	if err != nil {
 		_ = qt.Close()

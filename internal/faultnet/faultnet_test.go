@@ -80,6 +80,15 @@ func TestLatencyIsTheReceivers(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "back", got)
 		require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+
+		n.SetLatencyTo(a.LocalAddr(), -1) // back to the Net's latency
+		start = time.Now()
+		_, err = b.WriteTo([]byte("again"), a.LocalAddr())
+		require.NoError(t, err)
+		got, _, err = read(a, time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "again", got)
+		require.Less(t, time.Since(start), 100*time.Millisecond)
 	})
 }
 

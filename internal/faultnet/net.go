@@ -121,10 +121,15 @@ func (n *Net) SetLatency(d time.Duration) {
 }
 
 // SetLatencyTo sets the one-way latency of the packets sent to addr from
-// now on, whatever [Net.SetLatency] says.
+// now on, whatever [Net.SetLatency] says. A negative d removes addr's own
+// latency: its packets take the Net's again.
 func (n *Net) SetLatencyTo(addr net.Addr, d time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if d < 0 {
+		delete(n.latencyTo, Key(addr))
+		return
+	}
 	n.latencyTo[Key(addr)] = d
 }
 

@@ -36,6 +36,10 @@ type Config struct {
 	// at-least-once events (default 100) from one other node, and Calls
 	// calls (default 50) reach a procedure on one node from random others.
 	Subscribers, Events, Calls int
+	// OnSlowJoin, if set, is called (on its own goroutine) when a join
+	// has taken 10 s and is still running, with the joining node's index:
+	// a hook for diagnostics such as a goroutine dump.
+	OnSlowJoin func(i int)
 	// OpTimeout bounds each Subscribe, Publish, Register and Call of
 	// Messaging, and the wait for missing deliveries (default
 	// DefaultOpTimeout). Generous: the harness measures, and a loaded
@@ -173,8 +177,15 @@ func Start(ctx context.Context, cfg Config) (*Mesh, Result, error) {
 		// logged.
 		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		jstart := time.Now()
+		var slow *time.Timer
+		if cfg.OnSlowJoin != nil {
+			slow = time.AfterFunc(10*time.Second, func() { cfg.OnSlowJoin(i) })
+		}
 		err = n.Join(jctx, target.Addr().String())
 		cancel()
+		if slow != nil {
+			slow.Stop()
+		}
 		if d := time.Since(jstart); d > time.Second {
 			logf("node %d: join took %v", i, d)
 		}

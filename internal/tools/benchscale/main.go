@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"time"
 
+	"github.com/org/macula"
 	"github.com/org/macula/internal/scale"
 )
 
@@ -24,6 +26,9 @@ func main() {
 	closeReps := flag.Int("close-reps", 3, "two-node meshes per Close measurement (graceful, peer crashed)")
 	seed := flag.Uint64("seed", 0, "seed of the random choices (join targets, subscribers, publisher, provider, callers)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	slowJoinDump := flag.String("slow-join-dump", "", "write every goroutine's stack to this file when a join has run 10 s (once)")
+	gossipInterval := flag.Duration("gossip-interval", 0, "membership gossip interval (0: the default)")
+	gossipNodes := flag.Int("gossip-nodes", 0, "members each gossip round goes to (0: the default)")
 	flag.Parse()
 	// stopProfile ends the CPU profile, if any: on return, and before
 	// os.Exit, which skips deferred calls.
@@ -47,7 +52,34 @@ func main() {
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *converge, *idle, *closeReps, *seed); err != nil {
+	var opts []macula.Option
+	if *gossipInterval > 0 || *gossipNodes > 0 {
+		var mc macula.MembershipConfig // zero fields take the defaults
+		if *gossipInterval > 0 {
+			mc.GossipInterval = *gossipInterval
+		}
+		if *gossipNodes > 0 {
+			mc.GossipNodes = *gossipNodes
+		}
+		opts = append(opts, macula.WithMembershipConfig(mc))
+	}
+	var onSlowJoin func(int)
+	if *slowJoinDump != "" {
+		var once sync.Once
+		onSlowJoin = func(i int) {
+			once.Do(func() {
+				f, err := os.Create(*slowJoinDump)
+				if err != nil {
+					fmt.Println("slow-join dump:", err)
+					return
+				}
+				defer f.Close()
+				fmt.Printf("node %d: join still running after 10 s; goroutines written to %s\n", i, *slowJoinDump)
+				_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+			})
+		}
+	}
+	if err := run(ctx, *n, *converge, *idle, *closeReps, *seed, opts, onSlowJoin); err != nil {
 		fmt.Println("error:", err)
 		stop()
 		stopProfile()
@@ -55,9 +87,9 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int, seed uint64) error {
+func run(ctx context.Context, n int, converge, idle time.Duration, closeReps int, seed uint64, opts []macula.Option, onSlowJoin func(int)) error {
 	logf := func(f string, a ...any) { fmt.Printf(f+"\n", a...) }
-	m, res, err := scale.Start(ctx, scale.Config{Nodes: n, Converge: converge, Seed: seed, Log: logf})
+	m, res, err := scale.Start(ctx, scale.Config{Nodes: n, Converge: converge, Seed: seed, Log: logf, Options: opts, OnSlowJoin: onSlowJoin})
 	fmt.Printf("start+join: %v, convergence: %v (converged %v)\n", res.StartTook.Round(time.Millisecond), res.ConvergeTook.Round(time.Millisecond), res.Converged)
 	if err != nil {
 		m.Close()
