@@ -45,7 +45,9 @@ type Config struct {
 	// [DefaultIdleTimeout].
 	IdleTimeout time.Duration
 	// Renew is how often an entry's watch is started afresh, from a new
-	// lookup of the nodes that store the key; default [DefaultRenew].
+	// lookup of the nodes that store the key; default [DefaultRenew]. A
+	// watch that reports no record is started afresh sooner: after 2 s,
+	// doubling while it stays empty, up to Renew.
 	Renew time.Duration
 	// MaxEntries bounds the number of keys watched at once; the least
 	// recently used entry goes first. Default [DefaultMaxEntries].
@@ -263,6 +265,7 @@ func (c *Cache) dropLocked(e *entry) {
 // watches key for Renew, then starts again from a new lookup.
 func (c *Cache) run(ctx context.Context, e *entry) {
 	first := true
+	emptyWait := emptyRenew
 	defer func() {
 		if first {
 			// Closed before the first set: release the waiting lookups.
@@ -280,7 +283,12 @@ func (c *Cache) run(ctx context.Context, e *entry) {
 		if idle {
 			return
 		}
-		err := c.watchRound(ctx, e, &first)
+		empty, err := c.watchRound(ctx, e, &first, emptyWait)
+		if empty {
+			emptyWait = min(2*emptyWait, c.cfg.Renew)
+		} else {
+			emptyWait = emptyRenew
+		}
 		if err != nil && first {
 			// The first lookup failed: report it and forget the entry,
 			// so that the next Lookup tries again.
@@ -299,15 +307,41 @@ func (c *Cache) run(ctx context.Context, e *entry) {
 	}
 }
 
-// watchRound watches e's key for one Renew period, storing each set.
-func (c *Cache) watchRound(ctx context.Context, e *entry, first *bool) error {
+// emptyRenew is how long an entry's watch may report no record before it
+// is started afresh, doubling while it stays empty, up to Renew. Someone
+// looks the key up, so an empty set more likely means the watch went to
+// the wrong nodes than that there is no record: a node that has just
+// (re)started looks up with a routing table still filling, and its watch
+// then sits on nodes that never get the record. Waiting a whole Renew
+// left a restarted caller without providers for a minute (found by the
+// chaos suite).
+const emptyRenew = 2 * time.Second
+
+// watchRound watches e's key for one Renew period, storing each set; if
+// the set stays empty for emptyWait, it ends the round early and reports
+// empty.
+func (c *Cache) watchRound(ctx context.Context, e *entry, first *bool, emptyWait time.Duration) (empty bool, err error) {
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.Renew)
 	defer cancel()
 	ch, err := c.cfg.Source.Watch(wctx, e.key)
 	if err != nil {
-		return err
+		return false, err
 	}
+	var renew *time.Timer
+	defer func() {
+		if renew != nil {
+			renew.Stop()
+		}
+	}()
 	for recs := range ch {
+		switch {
+		case len(recs) == 0 && renew == nil:
+			renew = time.AfterFunc(emptyWait, cancel)
+		case len(recs) > 0 && renew != nil:
+			renew.Stop()
+			renew = nil
+		}
+		empty = len(recs) == 0
 		slices.SortFunc(recs, func(a, b *routing.Record) int { return a.Owner.Compare(b.Owner) })
 		c.mu.Lock()
 		if !sameRecords(e.recs, recs) {
@@ -322,9 +356,9 @@ func (c *Cache) watchRound(ctx context.Context, e *entry, first *bool) error {
 		}
 	}
 	if *first && ctx.Err() == nil {
-		return fmt.Errorf("macula: directory: watch ended before its first set")
+		return false, fmt.Errorf("macula: directory: watch ended before its first set")
 	}
-	return nil
+	return empty, nil
 }
 
 // sameRecords reports whether a and b, sorted by owner, hold the same

@@ -22,6 +22,9 @@ type fakeSource struct {
 	subs    map[routing.Key][]chan []*routing.Record
 	watches int
 	fail    error
+	// blind: the next watch gets the current set only, never a change,
+	// as a watch placed on nodes that never get the record would.
+	blind bool
 }
 
 func newFakeSource() *fakeSource {
@@ -37,7 +40,11 @@ func (f *fakeSource) Watch(ctx context.Context, key routing.Key) (<-chan []*rout
 	f.watches++
 	ch := make(chan []*routing.Record, 16)
 	ch <- f.recs[key]
-	f.subs[key] = append(f.subs[key], ch)
+	if f.blind {
+		f.blind = false
+	} else {
+		f.subs[key] = append(f.subs[key], ch)
+	}
 	out := make(chan []*routing.Record)
 	go func() {
 		defer close(out)
@@ -147,6 +154,9 @@ func TestIdleEntriesAreDroppedAndWatchesRenewed(t *testing.T) {
 		require.NoError(t, err)
 		defer c.Close()
 		key := routing.KeyFor("org.example", routing.KindSub, "a")
+		// A key with a record: an empty set is renewed sooner
+		// (TestEmptyWatchIsRenewedSoon).
+		src.set(key, record(t, "a"))
 		_, err = c.Lookup(context.Background(), key)
 		require.NoError(t, err)
 		time.Sleep(61 * time.Second)
@@ -284,4 +294,41 @@ func TestNewInvalidConfig(t *testing.T) {
 			require.ErrorIs(t, err, ErrInvalidConfig)
 		})
 	}
+}
+
+// TestEmptyWatchIsRenewedSoon: a watch that reports no record is started
+// afresh within seconds, not after a whole Renew: its first lookup may
+// have gone to the wrong nodes (a restarted node's routing table is still
+// filling), and then it never sees the record appear.
+func TestEmptyWatchIsRenewedSoon(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeSource()
+		f.blind = true
+		c, err := New(Config{Source: f})
+		require.NoError(t, err)
+		defer c.Close()
+		key := routing.KeyFor("org.example", routing.KindSub, "svc")
+		recs, err := c.Lookup(context.Background(), key)
+		require.NoError(t, err)
+		require.Empty(t, recs)
+		rec := record(t, "svc")
+		f.set(key, rec) // the blind first watch never hears of it
+
+		time.Sleep(emptyRenew + time.Millisecond)
+		synctest.Wait()
+		recs, err = c.Lookup(context.Background(), key)
+		require.NoError(t, err)
+		require.Len(t, recs, 1, "renewed after %v, long before Renew (%v)", emptyRenew, DefaultRenew)
+
+		f.mu.Lock()
+		watches := f.watches
+		f.mu.Unlock()
+		require.Equal(t, 2, watches)
+		// A set with records is not renewed early.
+		time.Sleep(10 * emptyRenew)
+		synctest.Wait()
+		f.mu.Lock()
+		require.Equal(t, 2, f.watches)
+		f.mu.Unlock()
+	})
 }
